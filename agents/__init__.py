@@ -1,0 +1,1 @@
+"""Faust agents: each wires Chorus topics to the plain logic in `pipeline/`."""

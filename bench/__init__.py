@@ -1,0 +1,1 @@
+"""Benchmarks, run with `chorus bench NAME --json` (never as timed tests)."""

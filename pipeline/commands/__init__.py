@@ -1,0 +1,1 @@
+"""Sub-commands of `chorus`, one module per group."""

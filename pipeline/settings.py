@@ -1,0 +1,97 @@
+"""Chorus configuration, read once from the environment.
+
+Every setting has one environment variable and a default that works on a
+developer's machine with the services from `chorus services up`. The table in
+docs/operations.md comes from `Settings.describe()`, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def setting(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+def _parse(env: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a valid {kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the services are and how the pipeline behaves."""
+
+    state_dir: Path = setting(
+        "CHORUS_STATE_DIR", PROJECT_ROOT / ".chorus", "data, logs and pids of the local services"
+    )
+    environment: str = setting(
+        "CHORUS_ENV", "development", "`development` or `production` (refuses unsafe defaults)"
+    )
+    kafka_port: int = setting("CHORUS_KAFKA_PORT", 19092, "port of the local Kafka broker")
+    kafka_controller_port: int = setting(
+        "CHORUS_KAFKA_CONTROLLER_PORT", 19093, "KRaft controller port of the local broker"
+    )
+    kafka_bootstrap: str = setting(
+        "CHORUS_KAFKA_BOOTSTRAP", "", "Kafka bootstrap servers; empty: the local broker"
+    )
+    topic_prefix: str = setting("CHORUS_TOPIC_PREFIX", "chorus", "prefix of every Chorus topic")
+    app_id: str = setting("CHORUS_APP_ID", "chorus", "faust application id (the consumer group)")
+    clickhouse_host: str = setting("CHORUS_CLICKHOUSE_HOST", "127.0.0.1", "ClickHouse host")
+    clickhouse_port: int = setting("CHORUS_CLICKHOUSE_PORT", 19000, "ClickHouse native port")
+    clickhouse_http_port: int = setting(
+        "CHORUS_CLICKHOUSE_HTTP_PORT", 18123, "HTTP port of the local ClickHouse server"
+    )
+    clickhouse_user: str = setting("CHORUS_CLICKHOUSE_USER", "default", "ClickHouse user")
+    clickhouse_password: str = setting("CHORUS_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+    clickhouse_database: str = setting(
+        "CHORUS_CLICKHOUSE_DATABASE", "chorus", "database of the Chorus tables"
+    )
+    clickhouse_secure: bool = setting("CHORUS_CLICKHOUSE_SECURE", False, "TLS to ClickHouse")
+
+    @classmethod
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        hints = typing.get_type_hints(cls)
+        values = {
+            f.name: _parse(f.metadata["env"], environ[f.metadata["env"]], hints[f.name])
+            for f in fields(cls)
+            if f.metadata["env"] in environ
+        }
+        return cls(**values)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def topic(self, name: str) -> str:
+        """The full name of a Chorus topic: `topic("raw")` is `chorus.raw`."""
+        return f"{self.topic_prefix}.{name}"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(environment variable, value, meaning) of every setting; secrets masked."""
+        return [
+            (
+                f.metadata["env"],
+                "***"
+                if "PASSWORD" in f.metadata["env"] and getattr(self, f.name)
+                else str(getattr(self, f.name)),
+                f.metadata["help"],
+            )
+            for f in fields(self)
+        ]

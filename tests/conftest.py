@@ -1,0 +1,67 @@
+"""Fixtures for the real services, guarded by markers.
+
+A test reaches Kafka or ClickHouse only through the `kafka_bootstrap` and
+`clickhouse` fixtures, and only when it carries the matching marker, so
+`pytest -m "not kafka and not clickhouse"` never touches a server. A service
+that is not reachable fails the test: `make test` starts both, so a skip
+would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from clickhouse_driver import Client
+
+from pipeline.services import port_open
+from pipeline.settings import Settings
+
+
+def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
+    if request.node.get_closest_marker(marker) is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses a {marker} fixture without @pytest.mark.{marker}"
+        )
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture
+def kafka_bootstrap(request: pytest.FixtureRequest, settings: Settings) -> str:
+    _require_marker(request, "kafka")
+    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    if not port_open(int(port), host):
+        pytest.fail(
+            f"Kafka is not reachable at {settings.bootstrap_servers}: run `chorus services up`"
+        )
+    return settings.bootstrap_servers
+
+
+@pytest.fixture
+def unique_topic() -> str:
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def clickhouse(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Client]:
+    """A client on a fresh database of its own, dropped afterwards."""
+    _require_marker(request, "clickhouse")
+    if not port_open(settings.clickhouse_port, settings.clickhouse_host):
+        pytest.fail(
+            f"ClickHouse is not reachable on port {settings.clickhouse_port}: run `chorus services up`"
+        )
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    admin = Client(settings.clickhouse_host, port=settings.clickhouse_port)
+    admin.execute(f"CREATE DATABASE {database}")
+    client = Client(settings.clickhouse_host, port=settings.clickhouse_port, database=database)
+    try:
+        yield client
+    finally:
+        client.disconnect()
+        admin.execute(f"DROP DATABASE IF EXISTS {database}")
+        admin.disconnect()
