@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import BinaryIO
 
 import click
 
-from pipeline.commands import services
+from pipeline.commands import alerts, audience, bench, db, policy, services, simulate
 from pipeline.services import ServiceError
 from pipeline.settings import Settings
 
@@ -43,6 +44,37 @@ def show_config(settings: Settings) -> None:
         click.echo(f"{env:30} {value:36} {meaning}")
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def worker(settings: Settings, args: tuple[str, ...]) -> None:
+    """The faust worker with every agent (extra ARGS go to faust's `worker`)."""
+    from pipeline.app import create_app, declare_topics
+
+    declare_topics(settings)
+    app, _ = create_app(settings)
+    sys.argv = ["chorus worker", "worker", "--loglevel", "info", *args]
+    app.main()
+
+
+@cli.command()
+@click.argument("source", type=click.File("rb"))
+@click.option("--topic", help="Topic to produce to (default: chorus.raw).")
+@click.pass_obj
+def ingest(settings: Settings, source: BinaryIO, topic: str | None) -> None:
+    """Produce a JSONL file (or - for stdin) to chorus.raw, one event per line."""
+    from pipeline.producer import produce
+
+    lines = (line.rstrip(b"\r\n") for line in source)
+    with click.progressbar(length=0, label="events sent", show_pos=True) as bar:
+
+        def progress(sent: int) -> None:
+            bar.update(sent - bar.pos)
+
+        sent = produce(settings, (line for line in lines if line), topic=topic, progress=progress)
+    click.echo(f"{sent:,} events sent to {topic or settings.topic('raw')}")
+
+
 @cli.command()
 @click.pass_obj
 def demo(settings: Settings) -> None:
@@ -52,7 +84,10 @@ def demo(settings: Settings) -> None:
     story.run(settings, click.echo)
 
 
-cli.add_command(services.group)
+for group in (services.group, db.group, audience.group, policy.group, alerts.group):
+    cli.add_command(group)
+cli.add_command(simulate.command)
+cli.add_command(bench.command)
 
 
 def main() -> None:

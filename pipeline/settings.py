@@ -52,6 +52,14 @@ class Settings:
     )
     topic_prefix: str = setting("CHORUS_TOPIC_PREFIX", "chorus", "prefix of every Chorus topic")
     app_id: str = setting("CHORUS_APP_ID", "chorus", "faust application id (the consumer group)")
+    partitions: int = setting(
+        "CHORUS_PARTITIONS", 4, "partitions of the parallel topics (raw, posts, engagement)"
+    )
+    batch_rows: int = setting("CHORUS_BATCH_ROWS", 5000, "largest batch an agent takes at once")
+    batch_seconds: float = setting(
+        "CHORUS_BATCH_SECONDS", 1.0, "longest an agent waits to fill a batch"
+    )
+    worker_port: int = setting("CHORUS_WORKER_PORT", 16066, "worker web port (/metrics)")
     clickhouse_host: str = setting("CHORUS_CLICKHOUSE_HOST", "127.0.0.1", "ClickHouse host")
     clickhouse_port: int = setting("CHORUS_CLICKHOUSE_PORT", 19000, "ClickHouse native port")
     clickhouse_http_port: int = setting(

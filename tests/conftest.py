@@ -9,14 +9,17 @@ would hide a broken setup.
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
 
 from pipeline.services import port_open
 from pipeline.settings import Settings
+from tests.support import ARTIFACTS, Worker, free_port
 
 
 def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
@@ -65,3 +68,33 @@ def clickhouse(request: pytest.FixtureRequest, settings: Settings) -> Iterator[C
         client.disconnect()
         admin.execute(f"DROP DATABASE IF EXISTS {database}")
         admin.disconnect()
+
+
+@pytest.fixture
+def worker_factory(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
+    """Workers on a namespace of their own: topic prefix, app id, ClickHouse database."""
+    _require_marker(request, "kafka")
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    workers: list[Worker] = []
+
+    def make(**overrides: str) -> Worker:
+        env = {
+            "CHORUS_TOPIC_PREFIX": namespace,
+            "CHORUS_APP_ID": namespace,
+            "CHORUS_CLICKHOUSE_DATABASE": namespace,
+            "CHORUS_WORKER_PORT": str(free_port()),
+            **overrides,
+        }
+        worker = Worker(
+            Settings.from_env({**os.environ, **env}),
+            env,
+            ARTIFACTS / "workers" / f"{namespace}-{len(workers)}.log",
+        )
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.kill()

@@ -1,0 +1,62 @@
+"""chorus.raw -> the typed topics, or chorus.dlq with the reason.
+
+Batches of raw events go through `pipeline.ingest.Ingestor`; the results are
+produced, the producer is flushed, and only then are the raw events acked, so
+an offset is committed only once its typed event or dead letter is in Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import faust
+
+from agents import batches
+from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
+from schemas import dead_letter, events
+from schemas.dead_letter import DeadLetter
+
+if TYPE_CHECKING:
+    from pipeline.app import Topics
+    from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+    ingestor = Ingestor(pseudonymiser_from_env(settings.environment))
+    encode_event = events.encoder.encode
+    encode_dead_letter = dead_letter.encoder.encode
+
+    @app.agent(topics.raw, name="ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for batch in batches(stream, settings):
+            deliveries = []
+            for event in batch:
+                message = event.message
+                outcome = ingestor.process(message.value or b"")
+                if isinstance(outcome, Accepted):
+                    target = topics.typed(outcome.route).get_topic_name()
+                    key, value = outcome.key, encode_event(outcome.event)
+                else:
+                    target = topics.dlq.get_topic_name()
+                    key = None
+                    value = encode_dead_letter(
+                        DeadLetter(
+                            topic=message.topic,
+                            partition=message.partition,
+                            offset=message.offset,
+                            raw=message.value or b"",
+                            reason=outcome.reason.value,
+                            message=outcome.message,
+                            failed_at=datetime.now(UTC),
+                        )
+                    )
+                deliveries.append(await app.producer.send(target, key, value, None, None, None))
+            await app.producer.flush()
+            for delivery in deliveries:
+                await delivery  # raises if Kafka refused the write: the batch is not acked
+            for event in batch:
+                await stream.ack(event)

@@ -1,0 +1,5 @@
+"""`python -m pipeline` is the `chorus` command."""
+
+from pipeline.cli import main
+
+main()

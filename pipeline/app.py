@@ -1,0 +1,108 @@
+"""The Chorus stream in one place: every topic, every agent, where its output goes.
+
+    chorus.raw ─> ingest ─┬─> chorus.employees ┐
+                          ├─> chorus.posts      │
+                          ├─> chorus.follows    │ the typed topics
+                          ├─> chorus.identity   │
+                          ├─> chorus.engagement │
+                          ├─> chorus.account_stats
+                          └─> chorus.dlq        (bad input, with its reason)
+
+`declare_topics` creates them all before the worker starts, with their
+partitions, and compaction for the topics that hold a state (latest roster,
+follow edge, identity link, account stats per key): the audience agent
+rebuilds its graph from them after a restart.
+
+Payloads travel as raw bytes (JSON from msgspec) and agents work on batches:
+faust's per-event machinery would otherwise cost more than the work itself.
+Topics whose consumer keeps one global state (the audience graph, the spike
+detector) have one partition; the others have `CHORUS_PARTITIONS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, fields
+
+import faust
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from agents import ingest
+from pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class Topics:
+    raw: faust.TopicT
+    dlq: faust.TopicT
+    employees: faust.TopicT
+    posts: faust.TopicT
+    follows: faust.TopicT
+    identity: faust.TopicT
+    engagement: faust.TopicT
+    account_stats: faust.TopicT
+    slipups: faust.TopicT
+    alerts: faust.TopicT
+    metrics: faust.TopicT
+
+    def typed(self, route: str) -> faust.TopicT:
+        """The typed topic of an ingest route (`pipeline.ingest.ROUTES`)."""
+        topic: faust.TopicT = getattr(self, route)
+        return topic
+
+
+# Topics with one global state downstream: one partition. Compacted: a state, latest per key.
+SINGLE_PARTITION = {
+    "dlq",
+    "employees",
+    "follows",
+    "identity",
+    "account_stats",
+    "slipups",
+    "alerts",
+    "metrics",
+}
+COMPACTED = {"employees", "follows", "identity", "account_stats"}
+
+
+def declare_topics(settings: Settings) -> None:
+    """Create every Chorus topic that does not exist yet (existing ones are left as they are)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                settings.topic(name),
+                num_partitions=1 if name in SINGLE_PARTITION else settings.partitions,
+                replication_factor=-1,
+                topic_configs={"cleanup.policy": "compact"} if name in COMPACTED else {},
+            )
+            for name in (f.name for f in fields(Topics))
+            if settings.topic(name) not in existing
+        ]
+        if missing:
+            # Another worker may have been quicker.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(missing)
+    finally:
+        admin.close()
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Topics]:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        web_port=settings.worker_port,
+        web_host="127.0.0.1",
+        producer_linger_ms=5,
+        consumer_auto_offset_reset="earliest",
+    )
+
+    topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
+    ingest.register(app, topics, settings)
+    return app, topics

@@ -1,0 +1,280 @@
+"""Ingest: raw bytes in, one typed event or one dead-letter reason out.
+
+Pure and Kafka-free: the ingest agent, `chorus audience report --from FILE`
+and the benchmarks all call `Ingestor.process`. It never raises on input: every
+input ends in exactly one place.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from schemas.events import (
+    EVENT_TYPES,
+    AccountStats,
+    AnyEvent,
+    Employee,
+    EmployeeAccount,
+    Engagement,
+    Follow,
+    IdentityLink,
+    Post,
+    raw_decoder,
+)
+
+MAX_EVENT_BYTES = 1 << 20
+OLDEST_ACCEPTED = datetime(2000, 1, 1, tzinfo=UTC)
+DEVELOPMENT_KEY = b"chorus-development-key-not-secret"
+
+# The typed topic (short name) of each event type.
+ROUTES: dict[type, str] = {
+    Employee: "employees",
+    Post: "posts",
+    Follow: "follows",
+    IdentityLink: "identity",
+    Engagement: "engagement",
+    AccountStats: "account_stats",
+}
+
+
+class Reason(enum.StrEnum):
+    """Why an input is a dead letter: stable codes that analysts group by."""
+
+    TOO_LARGE = "too_large"
+    INVALID_UTF8 = "invalid_utf8"
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    DUPLICATE_KEY = "duplicate_key"
+    FUTURE_TIMESTAMP = "future_timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    route: str  # typed topic short name, e.g. "posts"
+    # Kafka key: what must be processed together lands together, and on
+    # compacted topics the latest event per key is the state.
+    key: bytes
+    event: AnyEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: Reason
+    message: str
+
+
+class Pseudonymiser:
+    """Keyed BLAKE2b of (network, account id): stable, not reversible without the key.
+
+    The network is part of the input, so the same handle on two networks gives
+    two pseudonyms; identity links are what merge accounts into persons.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if not key:
+            raise ValueError("the pseudonymisation key is empty")
+        self._key = hashlib.blake2b(key, digest_size=32).digest()
+
+    def __call__(self, network: str, account_id: str) -> str:
+        digest = hashlib.blake2b(
+            f"{network}\x00{account_id}".encode(), key=self._key, digest_size=16
+        ).hexdigest()
+        return f"p{digest}"
+
+    def __repr__(self) -> str:
+        return "Pseudonymiser(key=***)"
+
+
+def pseudonymiser_from_env(
+    environment: str, environ: dict[str, str] | None = None
+) -> Pseudonymiser:
+    """The key comes from CHORUS_PSEUDONYM_KEY; production refuses to start without one."""
+    raw = (os.environ if environ is None else environ).get("CHORUS_PSEUDONYM_KEY", "")
+    if raw:
+        return Pseudonymiser(raw.encode())
+    if environment == "production":
+        raise RuntimeError(
+            "CHORUS_PSEUDONYM_KEY is not set: production mode refuses to store follower ids "
+            "under the public development key. Set a secret of 32+ random bytes."
+        )
+    return Pseudonymiser(DEVELOPMENT_KEY)
+
+
+def _classify(error: msgspec.ValidationError) -> Reason:
+    message = str(error)
+    if message.startswith("Object missing required field"):
+        if "`type`" in message:
+            return Reason.UNKNOWN_TYPE
+        return Reason.MISSING_FIELD
+    if message.startswith("Invalid value") and message.endswith("`$.type`"):
+        return Reason.UNKNOWN_TYPE
+    if message.startswith("Expected `object`") and "- at" not in message:
+        return Reason.NOT_AN_OBJECT
+    if message.startswith("Expected `") and ", got `" in message:
+        return Reason.WRONG_TYPE
+    return Reason.INVALID_VALUE
+
+
+def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise KeyError(key)
+        seen[key] = value
+    return seen
+
+
+_KEY_TOKENS: dict[type, tuple[bytes, ...]] = {
+    kind: (b'"type"', *(f'"{field}"'.encode() for field in kind.__struct_fields__))
+    for kind in EVENT_TYPES.values()
+}
+
+
+def _has_duplicate_keys(raw: bytes, kind: type) -> bool:
+    """JSON allows duplicate keys and decoders keep the last: refuse them instead.
+
+    A quick scan decides whether the exact (slower) check is needed: only when
+    a key name occurs twice in the bytes, or escapes could hide one.
+    """
+    if b"\\u" not in raw and all(raw.count(token) <= 1 for token in _KEY_TOKENS[kind]):
+        return False
+    try:
+        json.loads(raw, object_pairs_hook=_reject_duplicates)
+    except KeyError:
+        return True
+    return False
+
+
+def _nfc(text: str) -> str:
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+class Ingestor:
+    """Validates, normalises and pseudonymises one raw event."""
+
+    def __init__(
+        self,
+        pseudonymise: Pseudonymiser,
+        *,
+        max_future: timedelta = timedelta(days=1),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.pseudonymise = pseudonymise
+        self.max_future = max_future
+        self.clock = clock
+
+    def process(self, raw: bytes) -> Accepted | Rejected:
+        if len(raw) > MAX_EVENT_BYTES:
+            return Rejected(
+                Reason.TOO_LARGE, f"event of {len(raw):,} bytes; the limit is {MAX_EVENT_BYTES:,}"
+            )
+        try:
+            event = raw_decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            return Rejected(_classify(exc), str(exc))
+        except msgspec.DecodeError as exc:
+            return Rejected(Reason.NOT_JSON, str(exc))
+        except UnicodeDecodeError as exc:
+            return Rejected(Reason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}")
+        if _has_duplicate_keys(raw, type(event)):
+            return Rejected(Reason.DUPLICATE_KEY, "an object has the same key twice")
+        when = event.occurred_at.astimezone(UTC)
+        if when > self.clock() + self.max_future:
+            return Rejected(
+                Reason.FUTURE_TIMESTAMP, f"occurred_at {when.isoformat()} is in the future"
+            )
+        if when < OLDEST_ACCEPTED:
+            return Rejected(Reason.INVALID_VALUE, f"occurred_at {when.isoformat()} is before 2000")
+        try:
+            return self._normalise(event, when)
+        except ValueError as exc:
+            return Rejected(Reason.INVALID_VALUE, str(exc))
+
+    def _normalise(self, event: AnyEvent, when: datetime) -> Accepted:
+        replace = msgspec.structs.replace
+        p = self.pseudonymise
+        match event:
+            case Follow():
+                network = _network(event.network)
+                follower = p(network, event.follower_id)
+                normalised: AnyEvent = replace(
+                    event, occurred_at=when, network=network, follower_id=follower
+                )
+                key = f"{network}/{event.account_id}/{follower}"
+            case Post():
+                network = _network(event.network)
+                normalised = replace(
+                    event,
+                    occurred_at=when,
+                    network=network,
+                    text=_nfc(event.text),
+                    lang=event.lang.lower() if event.lang else None,
+                )
+                key = event.employee_id
+            case Engagement():
+                network = _network(event.network)
+                normalised = replace(
+                    event, occurred_at=when, network=network, actor_id=p(network, event.actor_id)
+                )
+                key = event.post_id
+            case IdentityLink():
+                network_a, network_b = _network(event.network_a), _network(event.network_b)
+                account_a, account_b = p(network_a, event.account_a), p(network_b, event.account_b)
+                normalised = replace(
+                    event,
+                    occurred_at=when,
+                    network_a=network_a,
+                    account_a=account_a,
+                    network_b=network_b,
+                    account_b=account_b,
+                )
+                key = f"{min(account_a, account_b)}/{max(account_a, account_b)}"
+            case AccountStats():
+                network = _network(event.network)
+                sample = (
+                    None
+                    if event.follower_sample is None
+                    else [p(network, follower) for follower in event.follower_sample]
+                )
+                normalised = replace(
+                    event, occurred_at=when, network=network, follower_sample=sample
+                )
+                key = f"{network}/{event.account_id}"
+            case Employee():
+                accounts = [
+                    EmployeeAccount(
+                        network=(network := _network(account.network)),
+                        account_id=account.account_id,
+                        pseudonym=p(network, account.account_id),
+                    )
+                    for account in event.accounts
+                ]
+                normalised = replace(
+                    event,
+                    occurred_at=when,
+                    department=_nfc(event.department.strip()),
+                    region=_nfc(event.region.strip()),
+                    accounts=accounts,
+                )
+                key = event.employee_id
+        return Accepted(ROUTES[type(event)], key.encode(), normalised)
+
+
+def _network(name: str) -> str:
+    network = name.strip().lower()
+    if not network:
+        raise ValueError("network is blank")
+    return network

@@ -1,0 +1,51 @@
+"""What the slip-up monitor emits: flags on `chorus.slipups`, incidents on `chorus.alerts`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class SlipUp(msgspec.Struct, kw_only=True, frozen=True):
+    """One rule that fired on one post. (post_id, rule) is the idempotency key."""
+
+    slipup_id: str  # stable: derived from post_id and rule
+    post_id: str
+    event_id: str  # of the post
+    occurred_at: datetime  # the post's time (event time for the spike windows)
+    flagged_at: datetime
+    employee_id: str
+    department: str  # "" when the roster does not know the employee yet
+    region: str
+    network: str
+    rule: str
+    category: str
+    severity: Severity
+    excerpt: str  # the matched text in context, personal data masked
+    hint: str  # coaching hint of the category
+
+
+class Alert(msgspec.Struct, kw_only=True, frozen=True):
+    """A state change of a slip-up incident: one `firing`, later one `resolved`."""
+
+    alert_id: str  # stable: incident_id + status
+    incident_id: str  # stable for the whole incident
+    status: Literal["firing", "resolved"]
+    scope_kind: Literal["company", "department", "network", "category"]
+    scope: str
+    window_start: datetime  # the window that opened (or resolved) the incident
+    window_end: datetime
+    count: int  # slip-ups in that window
+    baseline: float  # expected count per window before the incident
+    p_value: float  # tail probability of the count under the baseline
+    opened_at: datetime  # event time of the first window of the incident
+    summary: str  # one human line, e.g. for chat webhooks
+
+
+slipup_encoder = msgspec.json.Encoder()
+slipup_decoder = msgspec.json.Decoder(SlipUp)
+alert_decoder = msgspec.json.Decoder(Alert)
