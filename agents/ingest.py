@@ -1,8 +1,8 @@
 """chorus.raw -> the typed topics, or chorus.dlq with the reason.
 
 Batches of raw events go through `pipeline.ingest.Ingestor`; the results are
-produced, the producer is flushed, and only then are the raw events acked, so
-an offset is committed only once its typed event or dead letter is in Kafka.
+written and flushed, and only then are the raw events acked, so an offset is
+committed only once its typed event or dead letter is in Kafka.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import faust
 
-from agents import batches
+from agents import KafkaOutput, batches
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
 from schemas import dead_letter, events
 from schemas.dead_letter import DeadLetter
@@ -27,16 +27,16 @@ log = logging.getLogger(__name__)
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     ingestor = Ingestor(pseudonymiser_from_env(settings.environment))
+    output = KafkaOutput(settings)
     encode_event = events.encoder.encode
     encode_dead_letter = dead_letter.encoder.encode
 
     @app.agent(topics.raw, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
         async for batch in batches(stream, settings):
-            deliveries = []
-            for event in batch:
+            outcomes = ingestor.process_batch([event.message.value or b"" for event in batch])
+            for event, outcome in zip(batch, outcomes, strict=True):
                 message = event.message
-                outcome = ingestor.process(message.value or b"")
                 if isinstance(outcome, Accepted):
                     target = topics.typed(outcome.route).get_topic_name()
                     key, value = outcome.key, encode_event(outcome.event)
@@ -54,9 +54,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                             failed_at=datetime.now(UTC),
                         )
                     )
-                deliveries.append(await app.producer.send(target, key, value, None, None, None))
-            await app.producer.flush()
-            for delivery in deliveries:
-                await delivery  # raises if Kafka refused the write: the batch is not acked
+                await output.add(target, key, value)
+            await output.flush()  # raises if Kafka refused a write: the batch is not acked
             for event in batch:
                 await stream.ack(event)

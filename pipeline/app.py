@@ -9,12 +9,14 @@
                           └─> chorus.dlq        (bad input, with its reason)
 
 `declare_topics` creates them all before the worker starts, with their
-partitions, and compaction for the topics that hold a state (latest roster,
-follow edge, identity link, account stats per key): the audience agent
-rebuilds its graph from them after a restart.
+partitions; the topics the audience graph is made of keep everything
+(`retention.ms=-1`): after a restart the audience agent rebuilds its graph by
+reading them from the start.
 
-Payloads travel as raw bytes (JSON from msgspec) and agents work on batches:
-faust's per-event machinery would otherwise cost more than the work itself.
+chorus.raw holds one JSON event per message, as producers send them. Every
+topic Chorus writes holds micro-batches of records (`agents.KafkaOutput`):
+faust's per-message machinery costs more than Chorus's work on an event, so
+it is paid once per batch.
 Topics whose consumer keeps one global state (the audience graph, the spike
 detector) have one partition; the others have `CHORUS_PARTITIONS`.
 """
@@ -52,7 +54,7 @@ class Topics:
         return topic
 
 
-# Topics with one global state downstream: one partition. Compacted: a state, latest per key.
+# Topics with one global state downstream: one partition.
 SINGLE_PARTITION = {
     "dlq",
     "employees",
@@ -63,7 +65,8 @@ SINGLE_PARTITION = {
     "alerts",
     "metrics",
 }
-COMPACTED = {"employees", "follows", "identity", "account_stats"}
+# What the audience graph is rebuilt from: kept for ever.
+KEPT_FOR_EVER = {"employees", "follows", "identity", "account_stats", "posts"}
 
 
 def declare_topics(settings: Settings) -> None:
@@ -76,7 +79,7 @@ def declare_topics(settings: Settings) -> None:
                 settings.topic(name),
                 num_partitions=1 if name in SINGLE_PARTITION else settings.partitions,
                 replication_factor=-1,
-                topic_configs={"cleanup.policy": "compact"} if name in COMPACTED else {},
+                topic_configs={"retention.ms": "-1"} if name in KEPT_FOR_EVER else {},
             )
             for name in (f.name for f in fields(Topics))
             if settings.topic(name) not in existing
@@ -104,5 +107,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     )
 
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
-    ingest.register(app, topics, settings)
+    if settings.runs("ingest"):
+        ingest.register(app, topics, settings)
     return app, topics

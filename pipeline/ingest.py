@@ -64,9 +64,7 @@ class Reason(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Accepted:
     route: str  # typed topic short name, e.g. "posts"
-    # Kafka key: what must be processed together lands together, and on
-    # compacted topics the latest event per key is the state.
-    key: bytes
+    key: bytes  # decides the partition: what must be processed in order lands together
     event: AnyEvent
 
 
@@ -149,7 +147,7 @@ def _has_duplicate_keys(raw: bytes, kind: type) -> bool:
     A quick scan decides whether the exact (slower) check is needed: only when
     a key name occurs twice in the bytes, or escapes could hide one.
     """
-    if b"\\u" not in raw and all(raw.count(token) <= 1 for token in _KEY_TOKENS[kind]):
+    if b"\\u" not in raw and max(map(raw.count, _KEY_TOKENS[kind])) <= 1:
         return False
     try:
         json.loads(raw, object_pairs_hook=_reject_duplicates)
@@ -176,7 +174,13 @@ class Ingestor:
         self.max_future = max_future
         self.clock = clock
 
-    def process(self, raw: bytes) -> Accepted | Rejected:
+    def process_batch(self, raws: list[bytes]) -> list[Accepted | Rejected]:
+        """Like `process` for each, reading the clock once."""
+        latest = self.clock() + self.max_future
+        return [self.process(raw, latest) for raw in raws]
+
+    def process(self, raw: bytes, latest: datetime | None = None) -> Accepted | Rejected:
+        """`latest` is the latest acceptable occurred_at (default: now + max_future)."""
         if len(raw) > MAX_EVENT_BYTES:
             return Rejected(
                 Reason.TOO_LARGE, f"event of {len(raw):,} bytes; the limit is {MAX_EVENT_BYTES:,}"
@@ -191,8 +195,10 @@ class Ingestor:
             return Rejected(Reason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}")
         if _has_duplicate_keys(raw, type(event)):
             return Rejected(Reason.DUPLICATE_KEY, "an object has the same key twice")
-        when = event.occurred_at.astimezone(UTC)
-        if when > self.clock() + self.max_future:
+        when = event.occurred_at
+        if when.tzinfo is not UTC:
+            when = when.astimezone(UTC)
+        if when > (latest or self.clock() + self.max_future):
             return Rejected(
                 Reason.FUTURE_TIMESTAMP, f"occurred_at {when.isoformat()} is in the future"
             )

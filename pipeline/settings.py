@@ -59,6 +59,9 @@ class Settings:
     batch_seconds: float = setting(
         "CHORUS_BATCH_SECONDS", 1.0, "longest an agent waits to fill a batch"
     )
+    agents: str = setting(
+        "CHORUS_AGENTS", "all", "agents this worker runs: `all` or a list such as `ingest,sink`"
+    )
     worker_port: int = setting("CHORUS_WORKER_PORT", 16066, "worker web port (/metrics)")
     clickhouse_host: str = setting("CHORUS_CLICKHOUSE_HOST", "127.0.0.1", "ClickHouse host")
     clickhouse_port: int = setting("CHORUS_CLICKHOUSE_PORT", 19000, "ClickHouse native port")
@@ -86,6 +89,11 @@ class Settings:
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def runs(self, agent: str) -> bool:
+        """Whether this worker runs the agent group `agent` (see pipeline/app.py)."""
+        chosen = {name.strip() for name in self.agents.split(",")}
+        return "all" in chosen or agent in chosen
 
     def topic(self, name: str) -> str:
         """The full name of a Chorus topic: `topic("raw")` is `chorus.raw`."""

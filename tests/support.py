@@ -91,3 +91,19 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def topic_records(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[bytes]:
+    """Every record in a topic Chorus wrote (micro-batches split into records)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=timeout_ms,
+    )
+    try:
+        return [record for message in consumer for record in message.value.split(b"\n") if record]
+    finally:
+        consumer.close()

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
 from schemas.dead_letter import decoder as dead_letter_decoder
-from tests.support import Worker, topic_counts, wait_for
+from tests.support import Worker, topic_records, wait_for
 from tests.test_ingest import VALID, event
 
 ROUTE_OF = {
@@ -63,33 +62,26 @@ def test_a_file_through_ingest_and_the_worker(
     settings = worker.settings
     expected = {settings.topic(route): per_type for route in ROUTE_OF.values()}
     expected[settings.topic("dlq")] = len(INVALID)
+
+    def records() -> dict[str, int]:
+        return {topic: len(topic_records(kafka_bootstrap, topic, 1000)) for topic in expected}
+
     wait_for(
-        lambda: topic_counts(kafka_bootstrap, list(expected)) == expected,
+        lambda: records() == expected,
         timeout=60,
         what=f"typed topics and dead letters to hold {expected}",
     )
 
-    consumer = KafkaConsumer(
-        settings.topic("dlq"),
-        bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5000,
-    )
-    letters = [dead_letter_decoder.decode(message.value) for message in consumer]
-    consumer.close()
+    letters = [
+        dead_letter_decoder.decode(record)
+        for record in topic_records(kafka_bootstrap, settings.topic("dlq"))
+    ]
     assert sorted(letter.raw for letter in letters) == sorted(INVALID)
     assert {letter.topic for letter in letters} == {settings.topic("raw")}
     assert all(letter.reason and letter.message for letter in letters)
 
     # No raw third-party id in any typed topic.
     for route in ROUTE_OF.values():
-        consumer = KafkaConsumer(
-            settings.topic(route),
-            bootstrap_servers=kafka_bootstrap,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=3000,
-        )
-        payload = b"".join(message.value for message in consumer)
-        consumer.close()
+        payload = b"".join(topic_records(kafka_bootstrap, settings.topic(route)))
         for secret in (b'"bob"', b'"carol"', b'"dave"', b"bob@social"):
             assert secret not in payload

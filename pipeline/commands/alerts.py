@@ -3,8 +3,48 @@
 from __future__ import annotations
 
 import click
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as ClickHouseError
+
+from pipeline.alerts import recent_incidents
+from pipeline.settings import Settings
 
 
 @click.group("alerts")
 def group() -> None:
     """Recent slip-up incidents."""
+
+
+@group.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many incidents.")
+@click.pass_obj
+def list_incidents(settings: Settings, limit: int) -> None:
+    """One line per incident, newest first: status, scope, counts, times."""
+    client = Client(
+        settings.clickhouse_host,
+        port=settings.clickhouse_port,
+        user=settings.clickhouse_user,
+        password=settings.clickhouse_password,
+        database=settings.clickhouse_database,
+        secure=settings.clickhouse_secure,
+    )
+    try:
+        incidents = recent_incidents(client, limit)
+    except (ClickHouseError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0:2]
+        raise click.ClickException(
+            f"cannot read the alerts table: {' '.join(first_line)} "
+            "(are the services up and migrated? `chorus services up`, `chorus db migrate`)"
+        ) from exc
+    finally:
+        client.disconnect()
+    if not incidents:
+        click.echo("no incidents")
+    for incident in incidents:
+        resolved = f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "open"
+        click.echo(
+            f"{incident.status:8} {incident.scope_kind}={incident.scope:24} "
+            f"opened {incident.opened_at:%Y-%m-%d %H:%M} UTC  resolved {resolved:16} "
+            f"count {incident.count} (expected {incident.baseline:.2f}, p={incident.p_value:.1e})  "
+            f"{incident.incident_id}"
+        )

@@ -1,0 +1,215 @@
+"""Slip-up monitoring: posts -> slip-ups -> incident alerts -> webhooks.
+
+    chorus.employees ─> roster (GlobalTable: every worker holds the whole roster)
+    chorus.posts ─> scan (policy) ─> chorus.slipups ─> spikes (one detector) ─> chorus.alerts
+    chorus.alerts ─> notify (webhooks, background retries)
+
+`scan` runs on every worker, one posts partition each; the department and region
+of a post's author come from the roster, which is a GlobalTable because the post
+and its author's roster entry may be on different workers' partitions (the
+changelog of a global table is read whole by every worker). `spikes` keeps one
+in-memory `SpikeDetector`, so `chorus.slipups` has one partition: exactly one
+worker owns it. Batches are acked only after their output is in Kafka.
+
+Known limit: the detector's windows and baselines live in memory. After a
+restart or a rebalance it warms up again (`SpikeConfig.warmup_windows`) and an
+incident still open is reported again under the same incident id (the id is a
+hash of scope and opening window), which `alerts` deduplicates in ClickHouse.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import faust
+import msgspec
+from faust.types import EventT
+
+from pipeline.alerts import Delivery, WebhookNotifier
+from pipeline.policy import Policy, flag_post
+from pipeline.spikes import SpikeConfig, SpikeDetector
+from schemas import events, slipups
+from schemas.events import Employee, Post
+from schemas.slipups import Alert
+
+if TYPE_CHECKING:
+    from pipeline.app import Topics
+    from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+IDLE_TICK_SECONDS = 30.0  # how often the detector's event time moves on without slip-ups
+
+
+class RosterEntry(msgspec.Struct, frozen=True):
+    """What the scan needs of an employee: the roster table's value."""
+
+    department: str
+    region: str
+    as_of: datetime  # the roster event's time: an older event never overwrites a newer one
+
+
+roster_encoder = msgspec.json.Encoder()
+roster_decoder = msgspec.json.Decoder(RosterEntry)
+employee_decoder = events.decoder_for(Employee)
+post_decoder = events.decoder_for(Post)
+
+
+def roster_update(current: bytes | None, employee: Employee) -> bytes | None:
+    """The new roster value for `employee`, or None when `current` is newer."""
+    if current is not None and roster_decoder.decode(current).as_of > employee.occurred_at:
+        return None
+    entry = RosterEntry(employee.department, employee.region, employee.occurred_at)
+    return roster_encoder.encode(entry)
+
+
+class IdleClock:
+    """Moves the detector's event time on with the wall clock while no slip-up arrives.
+
+    Slip-ups are rare: without this, the last windows of a quiet night would stay
+    open and an incident would resolve only with the next slip-up. Event time goes
+    on from the detector's own watermark by the wall time elapsed since it last
+    moved, so a fast replay of old data is never overtaken by the wall clock.
+    """
+
+    def __init__(self, detector: SpikeDetector) -> None:
+        self._detector = detector
+        self._seen: tuple[datetime, float] | None = None  # (watermark, monotonic time)
+
+    def observed(self) -> None:
+        watermark = self._detector.watermark
+        if watermark and (self._seen is None or watermark > self._seen[0]):
+            self._seen = (watermark, time.monotonic())
+
+    def tick(self) -> list[Alert]:
+        if self._seen is None:
+            return []
+        watermark, since = self._seen
+        elapsed = time.monotonic() - since
+        return self._detector.advance_to(watermark.timestamp() + elapsed)
+
+
+def batches(stream: faust.StreamT, settings: Settings) -> AsyncIterator[Sequence[EventT]]:
+    """Batches bounded in rows and time, acked by the caller once their output is safe."""
+    return cast(faust.Stream, stream).noack_take(settings.batch_rows, within=settings.batch_seconds)
+
+
+def register(
+    app: faust.App,
+    topics: Topics,
+    settings: Settings,
+    *,
+    policy_path: Path | None = None,
+    webhooks: Sequence[str] = (),
+    spike_config: SpikeConfig | None = None,
+) -> None:
+    """Wire the monitor's agents. `webhooks`: URLs (setting `CHORUS_ALERT_WEBHOOKS`)."""
+    policy = Policy.load(policy_path)
+    detector = SpikeDetector(spike_config or SpikeConfig())
+    idle_clock = IdleClock(detector)
+    roster = app.GlobalTable(
+        "roster", key_type=bytes, value_type=bytes, partitions=1, use_partitioner=True
+    )
+    slipups_topic = topics.slipups.get_topic_name()
+    alerts_topic = topics.alerts.get_topic_name()
+
+    @app.agent(topics.employees, name="monitor-roster")
+    async def keep_roster(stream: faust.StreamT) -> None:
+        async for employee_bytes in stream:
+            employee = employee_decoder.decode(employee_bytes)
+            key = employee.employee_id.encode()
+            value = roster_update(roster.get(key), employee)
+            if value is not None:
+                roster[key] = value
+
+    @app.agent(topics.posts, name="monitor-scan")
+    async def scan(stream: faust.StreamT) -> None:
+        async for batch in batches(stream, settings):
+            flagged_at = datetime.now(UTC)
+            deliveries = []
+            for event in batch:
+                post = post_decoder.decode(event.message.value or b"")
+                entry = roster.get(post.employee_id.encode())
+                known = roster_decoder.decode(entry) if entry else None
+                for slipup in flag_post(
+                    policy,
+                    post,
+                    known.department if known else "",
+                    known.region if known else "",
+                    flagged_at,
+                ):
+                    value = slipups.slipup_encoder.encode(slipup)
+                    deliveries.append(
+                        await app.producer.send(
+                            slipups_topic, post.post_id.encode(), value, None, None, None
+                        )
+                    )
+            await app.producer.flush()
+            for delivery in deliveries:
+                await delivery
+            for event in batch:
+                await stream.ack(event)
+
+    async def send_alerts(alerts: list[Alert]) -> None:
+        deliveries = [
+            await app.producer.send(
+                alerts_topic,
+                alert.incident_id.encode(),
+                slipups.slipup_encoder.encode(alert),
+                None,
+                None,
+                None,
+            )
+            for alert in alerts
+        ]
+        await app.producer.flush()
+        for delivery in deliveries:
+            await delivery
+        for alert in alerts:
+            log.info("%s", alert.summary)
+
+    @app.agent(topics.slipups, name="monitor-spikes", concurrency=1)
+    async def spikes(stream: faust.StreamT) -> None:
+        async for batch in batches(stream, settings):
+            alerts: list[Alert] = []
+            for event in batch:
+                alerts += detector.observe(
+                    slipups.slipup_decoder.decode(event.message.value or b"")
+                )
+            idle_clock.observed()
+            await send_alerts(alerts)
+            for event in batch:
+                await stream.ack(event)
+
+    @app.timer(IDLE_TICK_SECONDS, name="monitor-idle-clock")
+    async def idle_tick() -> None:
+        await send_alerts(idle_clock.tick())
+
+    def record(outcome: Delivery) -> None:
+        if outcome.ok:
+            log.info("alert %s delivered to %s", outcome.alert_id, outcome.url)
+        else:
+            log.warning(
+                "alert %s NOT delivered to %s after %d attempts: %s",
+                outcome.alert_id,
+                outcome.url,
+                outcome.attempts,
+                outcome.error,
+            )
+
+    @app.agent(topics.alerts, name="monitor-notify")
+    async def notify(stream: faust.StreamT) -> None:
+        notifier = WebhookNotifier(webhooks, record)
+        await notifier.start()
+        try:
+            async for batch in batches(stream, settings):
+                for event in batch:
+                    notifier.enqueue(slipups.alert_decoder.decode(event.message.value or b""))
+                    await stream.ack(event)
+        finally:
+            await notifier.close()

@@ -1,0 +1,280 @@
+"""Alert delivery to chat webhooks, and the recent incidents in ClickHouse.
+
+`WebhookNotifier` posts every `Alert` to every webhook URL from background
+asyncio tasks, one per URL, so a dead endpoint only delays its own queue. The
+caller's `enqueue` never blocks or awaits: each URL has a bounded queue and,
+when it is full, the *oldest* pending delivery is given up and reported as
+failed (the newest alert is the one people need). Failed attempts are retried
+with exponential backoff and jitter; every delivery ends in exactly one
+`Delivery` outcome passed to `on_outcome`, which the agent logs.
+
+The payload is the Alert's fields plus `text`, the one human line that Slack and
+Microsoft Teams incoming webhooks display (they ignore the other fields).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+
+from schemas.slipups import Alert
+
+log = logging.getLogger(__name__)
+
+RECENT_IDS = 10_000
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+# Sends one body to one URL, returns the HTTP status; raises on network errors.
+Transport = Callable[[str, bytes], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the delivery of one alert to one webhook ended."""
+
+    alert_id: str
+    url: str
+    ok: bool
+    attempts: int  # 0: given up before trying (queue full, shutdown)
+    status: int | None  # the last HTTP status, if any answer came
+    error: str  # empty when ok
+    finished_at: datetime
+
+
+def parse_webhooks(value: str) -> list[str]:
+    """Webhook URLs from a comma-separated setting (`CHORUS_ALERT_WEBHOOKS`)."""
+    urls = [url.strip() for url in value.split(",") if url.strip()]
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+    return urls
+
+
+def webhook_payload(alert: Alert) -> bytes:
+    """The JSON body: `text` for chat webhooks, then every Alert field."""
+    fields: dict[str, Any] = msgspec.to_builtins(alert)
+    return msgspec.json.encode({"text": alert.summary, **fields})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 1.0  # seconds before the second attempt (then doubling)
+    max_delay: float = 60.0
+    timeout: float = 10.0  # per attempt
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Backoff after failed attempt number `attempt` (1-based): half fixed, half jitter."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass
+class _Channel:
+    url: str
+    pending: deque[Alert] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+
+
+class WebhookNotifier:
+    """Background delivery of alerts to webhooks; see the module docstring."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        on_outcome: Callable[[Delivery], None],
+        *,
+        queue_size: int = 1000,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._urls = list(urls)
+        self._on_outcome = on_outcome
+        self._queue_size = queue_size
+        self._retry = retry or RetryPolicy()
+        self._transport = transport
+        self._rng = rng or random.Random()
+        self._channels: list[_Channel] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._recent: OrderedDict[str, None] = OrderedDict()  # alert ids enqueued lately
+
+    async def start(self) -> None:
+        """Start one delivery task per URL (call from the running event loop)."""
+        if self._transport is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._retry.timeout)
+            )
+            self._transport = self._post
+        self._channels = [_Channel(url) for url in self._urls]
+        for channel in self._channels:
+            channel.task = asyncio.create_task(self._deliver_forever(channel))
+
+    def enqueue(self, alert: Alert) -> None:
+        """Queue an alert for every webhook; never blocks. Full queue: oldest is given up.
+
+        An alert id seen among the last `RECENT_IDS` is skipped: a replayed alert
+        topic (or a detector that restarted) must not post the same message twice.
+        """
+        if alert.alert_id in self._recent:
+            return
+        self._recent[alert.alert_id] = None
+        if len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+        for channel in self._channels:
+            if len(channel.pending) >= self._queue_size:
+                dropped = channel.pending.popleft()
+                self._record(dropped, channel.url, False, 0, None, "queue full: given up")
+            channel.pending.append(alert)
+            channel.wake.set()
+
+    def pending(self) -> int:
+        """Deliveries not finished yet (queued or being tried)."""
+        return sum(len(c.pending) + c.busy for c in self._channels)
+
+    async def close(self, drain_seconds: float = 5.0) -> None:
+        """Let queued deliveries finish for up to `drain_seconds`, give up the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_seconds
+        while self.pending() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for channel in self._channels:
+            if channel.task:
+                channel.task.cancel()
+        await asyncio.gather(*(c.task for c in self._channels if c.task), return_exceptions=True)
+        for channel in self._channels:
+            while channel.pending:
+                alert = channel.pending.popleft()
+                self._record(alert, channel.url, False, 0, None, "shut down before delivery")
+        if self._session:
+            await self._session.close()
+
+    async def _post(self, url: str, body: bytes) -> int:
+        assert self._session is not None
+        headers = {"Content-Type": "application/json"}
+        async with self._session.post(url, data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    async def _deliver_forever(self, channel: _Channel) -> None:
+        while True:
+            if not channel.pending:
+                channel.wake.clear()
+                await channel.wake.wait()
+                continue
+            alert = channel.pending.popleft()
+            channel.busy = True
+            try:
+                await self._deliver(channel.url, alert)
+            finally:
+                channel.busy = False
+
+    async def _deliver(self, url: str, alert: Alert) -> None:
+        assert self._transport is not None
+        body = webhook_payload(alert)
+        status: int | None = None
+        error = ""
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                status = await asyncio.wait_for(self._transport(url, body), self._retry.timeout)
+            except asyncio.CancelledError:
+                self._record(alert, url, False, attempt, status, "shut down during delivery")
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                status, error = None, f"{type(exc).__name__}: {exc}"
+            else:
+                if 200 <= status < 300:
+                    self._record(alert, url, True, attempt, status, "")
+                    return
+                error = f"HTTP {status}"
+                if status not in RETRYABLE_STATUSES:
+                    break
+            if attempt < self._retry.max_attempts:
+                await asyncio.sleep(self._retry.delay(attempt, self._rng))
+        self._record(alert, url, False, attempt, status, error)
+
+    def _record(
+        self, alert: Alert, url: str, ok: bool, attempts: int, status: int | None, error: str
+    ) -> None:
+        outcome = Delivery(alert.alert_id, url, ok, attempts, status, error, datetime.now(UTC))
+        try:
+            self._on_outcome(outcome)
+        except Exception:  # a broken outcome hook must not stop deliveries
+            log.exception("alert delivery outcome hook failed")
+
+
+# --- recent incidents in ClickHouse ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident as `chorus alerts list` shows it."""
+
+    incident_id: str
+    scope_kind: str
+    scope: str
+    status: str  # the latest: "firing" or "resolved"
+    opened_at: datetime
+    resolved_at: datetime | None  # end of the window that resolved it
+    count: int  # flagged posts in the opening window when it fired
+    baseline: float
+    p_value: float
+    summary: str
+
+
+# Portable down to ClickHouse 18.16 (no window functions). Replayed alerts are
+# duplicate rows until ReplacingMergeTree merges them; these aggregates ignore them.
+RECENT_INCIDENTS_SQL = """
+SELECT
+    incident_id,
+    any(scope_kind),
+    any(scope),
+    if(countIf(status = 'resolved') > 0, 'resolved', 'firing') AS latest_status,
+    min(opened_at) AS opened,
+    maxIf(window_end, status = 'resolved'),
+    maxIf(count, status = 'firing'),
+    maxIf(baseline, status = 'firing'),
+    minIf(p_value, status = 'firing'),
+    anyIf(summary, status = 'firing')
+FROM alerts
+GROUP BY incident_id
+ORDER BY opened DESC, incident_id
+LIMIT %(limit)s
+"""
+
+
+def recent_incidents(client: Any, limit: int = 20) -> list[Incident]:
+    """The latest `limit` incidents, newest first (client: a clickhouse_driver.Client)."""
+    rows = client.execute(RECENT_INCIDENTS_SQL, {"limit": limit})
+    return [
+        Incident(
+            incident_id=row[0],
+            scope_kind=row[1],
+            scope=row[2],
+            status=row[3],
+            opened_at=_utc(row[4]),
+            resolved_at=_utc(row[5]) if row[3] == "resolved" else None,
+            count=int(row[6]),
+            baseline=float(row[7]),
+            p_value=float(row[8]),
+            summary=row[9],
+        )
+        for row in rows
+    ]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

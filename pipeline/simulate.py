@@ -1,0 +1,1469 @@
+"""A synthetic company whose true community size is known: `chorus simulate`.
+
+The pitch says "2,500 employees x 100 followers = 250,000". The simulator
+builds a company where that sum is wrong for the reasons it is wrong in real
+life (colleagues share customers, a region shares locals, fans follow many
+employees, one person follows from several networks, employees follow each
+other) and writes the raw events a connector would deliver, plus the ground
+truth that the audience engine, the slip-up monitor and the ingest checks are
+tested against. docs/simulator.md describes the model and the truth keys.
+
+Everything random is drawn in bulk with numpy from one seeded generator, so a
+seed gives the same bytes on every run and 10,000 employees (about 4 M follow
+edges) stay fast; the JSON lines are built lazily, chunk by chunk, in event
+time order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from schemas.events import MAX_TEXT_LENGTH
+
+NETWORKS = ("x", "linkedin", "mastodon", "bluesky", "facebook", "instagram")
+# How likely an employee (a person) is to be on each network, in NETWORKS order.
+EMPLOYEE_NETWORK_WEIGHTS = (0.2, 0.35, 0.1, 0.1, 0.1, 0.15)
+PERSON_NETWORK_WEIGHTS = (0.2, 0.22, 0.06, 0.1, 0.2, 0.22)
+ACCOUNTS_PER_EMPLOYEE = (0.4, 0.4, 0.2)  # probability of 1, 2, 3 accounts
+ACCOUNTS_PER_PERSON = (0.5, 0.33, 0.17)
+START = datetime(2026, 10, 1, tzinfo=UTC)
+DEPARTMENT_NAMES = (
+    "sales",
+    "engineering",
+    "customer-success",
+    "marketing",
+    "operations",
+    "finance",
+    "legal",
+    "people",
+)
+REGION_NAMES = ("france", "north-america", "uk", "germany", "apac")
+FRENCH_REGION = "france"  # where most posts are in French
+CAMPAIGN_NAMES = ("product-launch", "green-week", "hiring-drive", "customer-day", "year-review")
+LINK_EVIDENCE = ("same_verified_email", "cross_linked_bio", "same_phone_hash", "matching_handle")
+NOISE_EVIDENCE = ("similar_display_name", "same_city", "similar_avatar")
+ENGAGEMENT_KINDS = ("like", "click", "comment", "share")
+ENGAGEMENT_WEIGHTS = (0.6, 0.2, 0.1, 0.1)
+HASHTAGS = ("#teamwork", "#innovation", "#hiring", "#community", "#proud", "#tech")
+
+SLIPUP_TEMPLATES: dict[str, dict[str, list[str]]] = {
+    "confidential_leak": {
+        "en": [
+            "Sneak peek at Project Falcon, still confidential so keep it quiet!",
+            "Internal only: the reorg slides ended up in my feed, do not share.",
+            "The Project Nightjar roadmap is confidential but honestly it is huge.",
+            "Here is our internal only pricing sheet for next year, do not share please.",
+            "Confidential: we are closing the Lyon office in March.",
+        ],
+        "fr": [
+            "Petit aperçu du Project Falcon, c'est confidentiel mais trop beau pour se taire !",
+            "Document à usage interne : la nouvelle grille tarifaire, ne pas diffuser.",
+            "Info confidentielle : on ferme le site de Lyon en mars.",
+            "Ne pas diffuser : le planning du Project Nightjar est enfin validé.",
+        ],
+    },
+    "financial_disclosure": {
+        "en": [
+            "Between us, our Q3 revenue will beat every analyst estimate.",
+            "The numbers are in before the earnings call and they look amazing.",
+            "Big news: we are about to close an unannounced acquisition in Berlin.",
+            "Our Q3 revenue will beat the guidance by 15%, buy the stock now.",
+        ],
+        "fr": [
+            "Le chiffre d'affaires du trimestre dépasse toutes les prévisions, ce n'est pas encore public.",
+            "Avant l'annonce des résultats, je peux vous dire que ça va être énorme.",
+            "Une acquisition non annoncée est en cours, on rachète un concurrent.",
+        ],
+    },
+    "profanity_insult": {
+        "en": [
+            "Our stupid customers still can't read the manual, what a bunch of idiots.",
+            "This release process is total crap.",
+            "What a load of bullshit from the board today.",
+            "Only an idiot would still use the old version.",
+        ],
+        "fr": [
+            "Encore une réunion de merde ce matin.",
+            "Le client de ce matin était un vrai connard.",
+            "Cette nouvelle procédure est complètement débile.",
+        ],
+    },
+    "competitor_attack": {
+        "en": [
+            "Rivalcorp sells garbage, everyone knows it.",
+            "Contoso is a scam, don't fall for it.",
+            "Switching from Rivalcorp? Good call, their product is garbage.",
+            "The new Contoso platform is a total scam.",
+        ],
+        "fr": [
+            "Rivalcorp, c'est une arnaque, fuyez.",
+            "Le produit de Contoso est vraiment nul.",
+            "Contoso vend du vent, une vraie arnaque.",
+        ],
+    },
+    "personal_data": {
+        "en": [
+            "Need help with your order? Email me at jane.doe@example.com or call +33 6 12 34 56 78.",
+            "A customer asked to pay with card 4539 1488 0343 6467, can someone process it?",
+            "Refund sent to IBAN FR14 2004 1010 0505 0001 3M02 606, tell me when it arrives.",
+            "Call our client John at (555) 123-4567, he is waiting.",
+            "My direct line is (555) 123-4567 and my mail is john.smith@example.org.",
+        ],
+        "fr": [
+            "Écrivez-moi directement à marie.dupont@example.fr ou au +33 6 12 34 56 78.",
+            "Le client a payé avec la carte 5555 5555 5555 4444, quelqu'un peut vérifier ?",
+            "Virement envoyé sur l'IBAN FR14 2004 1010 0505 0001 3M02 606.",
+            "Remboursement fait sur le compte DE89 3704 0044 0532 0130 00, merci de confirmer.",
+        ],
+    },
+    "legal_risk": {
+        "en": [
+            "Invest with us: guaranteed returns of 20% a year.",
+            "If they copy our design again, we will sue them into the ground.",
+            "This is illegal but nobody checks, so we ship it anyway.",
+            "Our new fund offers guaranteed returns with no risk at all.",
+        ],
+        "fr": [
+            "Placement à rendement garanti de 15 % par an, foncez.",
+            "Je sais que c'est illégal mais personne ne vérifie.",
+            "S'ils recommencent, nous allons porter plainte, c'est illégal.",
+        ],
+    },
+}
+SLIPUP_CATEGORIES = tuple(SLIPUP_TEMPLATES)
+
+CLEAN_TEMPLATES: dict[str, list[str]] = {
+    "en": [
+        "Proud of the team after a great week of workshops with our partners.",
+        "We just opened a new office in Lisbon and we are hiring engineers.",
+        "Thanks to everyone who joined our webinar on cloud migration today.",
+        "Our volunteers planted 500 trees this weekend, amazing energy.",
+        "Happy to welcome twelve new graduates to the team this month.",
+        "Loved presenting our accessibility work at the design meetup.",
+        "Five tips for writing clearer documentation, a thread.",
+        "Our customer care team won an industry award, well deserved.",
+        "Back from the conference with lots of ideas about privacy by design.",
+        "Celebrating ten years of our apprenticeship programme.",
+    ],
+    "fr": [
+        "Fier de l'équipe après une belle semaine d'ateliers avec nos partenaires.",
+        "Nous ouvrons un nouveau bureau à Lisbonne et nous recrutons.",
+        "Merci à toutes les personnes présentes à notre webinaire aujourd'hui.",
+        "Nos bénévoles ont planté 500 arbres ce week-end, quelle énergie !",
+        "Ravie d'accueillir douze jeunes diplômés dans l'équipe ce mois-ci.",
+        "Retour de la conférence avec plein d'idées sur l'accessibilité.",
+        "Cinq conseils pour écrire une documentation plus claire.",
+        "Notre service client a reçu un prix du secteur, bravo à eux.",
+        "Dix ans de notre programme d'apprentissage, ça se fête !",
+    ],
+}
+LANGS = ("en", "fr")
+
+# The kinds of invalid line `--invalid-rate` mixes in, and the dead-letter
+# reason (pipeline.ingest.Reason) that ingest must give each.
+INVALID_KINDS: dict[str, str] = {
+    "not_json": "not_json",
+    "invalid_utf8": "invalid_utf8",
+    "unknown_type": "unknown_type",
+    "missing_field": "missing_field",
+    "wrong_type": "wrong_type",
+    "negative_followers_count": "invalid_value",
+    "confidence_out_of_range": "invalid_value",
+    "future_timestamp": "future_timestamp",
+    "duplicate_key": "duplicate_key",
+    "oversized_text": "invalid_value",
+}
+
+DAY = 86_400
+HOUR = 3_600
+NEVER = np.iinfo(np.int32).max  # unfollowed_at of a follow that is never undone
+_CHUNK = 50_000  # events encoded per numpy batch
+_BITS = np.arange(6)
+_POPCOUNT = np.array([bin(mask).count("1") for mask in range(64)])
+# _RANK[mask, bit]: how many networks of `mask` come before `bit` (the account's offset).
+_RANK = np.array(
+    [[bin(mask & ((1 << bit) - 1)).count("1") for bit in range(6)] for mask in range(64)]
+)
+# _NTH_BIT[mask, j]: the j-th network of `mask`.
+_NTH_BIT = np.array(
+    [
+        [([b for b in range(6) if mask >> b & 1] + [0] * 6)[j] for j in range(6)]
+        for mask in range(64)
+    ]
+)
+# Tie-break of events in the same second: a roster change before the follows
+# it may explain, a follow before the stats snapshot that counts it, a post
+# before its engagement.
+EMPLOYEE, FOLLOW, UNFOLLOW, LINK, STATS, POST, ENGAGEMENT = range(7)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Every knob of the synthetic company; the defaults tell the pitch's story."""
+
+    seed: int = 1
+    employees: int = 2500
+    days: int = 30
+    start: datetime = START
+    departments: int = 8
+    regions: int = 5
+    # Followers per employee (persons): lognormal body, Pareto tail.
+    followers_median: float = 100.0
+    followers_sigma: float = 1.0
+    tail_share: float = 0.04
+    tail_min: int = 1500
+    tail_alpha: float = 1.2
+    followers_max: int = 60_000
+    # Where an employee's followers come from; the rest are the employee's own.
+    department_share: float = 0.3
+    region_share: float = 0.2
+    fan_share: float = 0.1
+    department_pool_per_employee: float = 6.0
+    region_pool_per_employee: float = 5.0
+    fans_per_employee: float = 0.1
+    second_network_follow: float = 0.35  # a follower also follows from another shared network
+    colleague_follows: float = 4.0  # colleagues an employee (or their personal profile) follows
+    personal_account_share: float = 0.1  # employees whose personal accounts follow colleagues
+    # The network that gives counts and samples instead of follower lists.
+    sampled_network: str | None = "instagram"
+    sample_rate: float = 0.1
+    sample_max: int = 200
+    stats_every_days: int = 7
+    backfill_share: float = 0.85  # follows and links delivered in the first hour
+    unfollow_rate: float = 0.03
+    link_rate: float = 0.6  # share of a person's account pairs with an observed link
+    noise_link_rate: float = 0.02  # low-confidence links between strangers, per observed link
+    move_rate: float = 0.02
+    deactivation_rate: float = 0.02
+    posts_per_week: float = 3.0
+    slipup_rate: float = 0.01
+    spikes: int = 1
+    spike_minutes: int = 30
+    spike_slipups: int = 12
+    campaigns: int = 5
+    campaign_share: float = 0.12  # share of clean posts that relay a launched campaign
+    engagement_rate: float = 0.02  # engagements per follower of the posting account
+    engagement_max: int = 500
+    invalid_rate: float = 0.0
+    duplicate_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.employees < 2:
+            raise ValueError("employees must be at least 2")
+        if self.days < 1:
+            raise ValueError("days must be at least 1")
+        if self.start.tzinfo is None:
+            raise ValueError("start must carry a time zone")
+        if self.departments < 1 or self.regions < 1:
+            raise ValueError("departments and regions must be at least 1")
+        if self.sampled_network is not None and self.sampled_network not in NETWORKS:
+            raise ValueError(f"sampled_network must be one of {', '.join(NETWORKS)} or None")
+        for name in ("sample_rate", "unfollow_rate", "link_rate", "slipup_rate", "invalid_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.duplicate_rate < 0 or self.spikes < 0 or self.campaigns < 0:
+            raise ValueError("duplicate_rate, spikes and campaigns must not be negative")
+
+    @property
+    def seconds(self) -> int:
+        return self.days * DAY
+
+    def department_names(self) -> list[str]:
+        return _names(DEPARTMENT_NAMES, "department", self.departments)
+
+    def region_names(self) -> list[str]:
+        return _names(REGION_NAMES, "region", self.regions)
+
+    def campaign_ids(self) -> list[str]:
+        return [
+            f"{i + 1:02d}-{CAMPAIGN_NAMES[i % len(CAMPAIGN_NAMES)]}" for i in range(self.campaigns)
+        ]
+
+
+def _names(known: tuple[str, ...], prefix: str, count: int) -> list[str]:
+    return [known[i] if i < len(known) else f"{prefix}-{i + 1}" for i in range(count)]
+
+
+# --- the world, as arrays ------------------------------------------------------------------------
+# Accounts are "nodes" 0..N-1: the employees' company accounts first (0..A-1),
+# then the accounts of follower profiles. A node belongs to one true person:
+# employee e is person e (company and personal accounts alike), the other
+# profiles are persons employees+q. Times are seconds after config.start.
+
+
+@dataclass
+class _Roster:
+    department: np.ndarray  # at the start
+    region: np.ndarray
+    mask: np.ndarray  # networks of the company accounts, a 6-bit mask
+    first_account: np.ndarray  # node of the first company account
+    change_employee: np.ndarray  # one roster event during the period each
+    change_at: np.ndarray
+    change_department: np.ndarray
+    change_active: np.ndarray
+    final_department: np.ndarray
+    final_active: np.ndarray
+    active_until: np.ndarray  # the end, or the deactivation
+
+    def department_at(self, employee: np.ndarray, at: np.ndarray) -> np.ndarray:
+        moved_at = np.full(len(self.department), NEVER, dtype=np.int64)
+        moved_at[self.change_employee] = self.change_at
+        return np.where(
+            at >= moved_at[employee], self.final_department[employee], self.department[employee]
+        )
+
+
+@dataclass
+class _Accounts:
+    network: np.ndarray  # per node
+    person: np.ndarray  # per node: the true person
+    employee_accounts: int  # nodes below this are company accounts
+
+    def raw_ids(self, nodes: np.ndarray) -> list[str]:
+        """Third-party ids as the networks give them (ingest pseudonymises them)."""
+        owners = self.person[nodes].tolist()
+        return [
+            _handle(owner) if node < self.employee_accounts else f"u{node:08d}"
+            for node, owner in zip(nodes.tolist(), owners, strict=True)
+        ]
+
+
+@dataclass
+class _Follows:
+    target: np.ndarray  # company account followed
+    follower: np.ndarray
+    followed_at: np.ndarray
+    unfollowed_at: np.ndarray  # NEVER if not undone
+    order: np.ndarray  # edges sorted by target, for follower lists
+    offsets: np.ndarray  # order[offsets[a]:offsets[a+1]] are the edges of account a
+
+
+@dataclass
+class _Links:
+    a: np.ndarray
+    b: np.ndarray
+    confidence: np.ndarray
+    evidence: list[str]
+    at: np.ndarray
+
+
+@dataclass
+class _Posts:
+    employee: np.ndarray
+    account: np.ndarray
+    at: np.ndarray
+    lang: np.ndarray  # index into LANGS
+    clean: np.ndarray  # uniform draw choosing the clean sentence
+    hashtag: np.ndarray  # index into HASHTAGS, -1: none
+    category: np.ndarray  # index into SLIPUP_CATEGORIES, -1: clean post
+    slipup: np.ndarray  # uniform draw choosing the slip-up sentence
+    prefixed: np.ndarray  # a slip-up after a clean sentence
+    campaign: np.ndarray  # index into campaign_ids, -1: none
+
+
+@dataclass
+class _Engagements:
+    post: np.ndarray
+    actor: np.ndarray
+    kind: np.ndarray
+    at: np.ndarray
+
+
+@dataclass
+class _Defects:
+    invalid_before: np.ndarray  # invalid line i goes before valid line invalid_before[i]
+    invalid_kind: np.ndarray  # index into INVALID_KINDS
+    duplicated: np.ndarray  # sorted valid line numbers emitted twice in a row
+
+
+def _handle(employee: int) -> str:
+    return f"acme_{_employee_id(employee)}"
+
+
+def _employee_id(employee: int) -> str:
+    return f"emp{employee:05d}"
+
+
+def _zipf(count: int, exponent: float = 1.0) -> np.ndarray:
+    weights = 1.0 / np.arange(1, count + 1) ** exponent
+    return weights / weights.sum()
+
+
+def _network_masks(
+    rng: np.random.Generator,
+    count: int,
+    weights: tuple[float, ...],
+    size_probabilities: tuple[float, ...],
+    home_among: np.ndarray | None = None,
+) -> np.ndarray:
+    """1-3 distinct networks per owner, by popularity (Gumbel top-k).
+
+    `home_among` (a mask per owner) forces one network from it, so that a
+    follower created for an employee shares a network with them.
+    """
+    sizes = rng.choice(len(size_probabilities), size=count, p=size_probabilities) + 1
+    log_weights = np.log(np.asarray(weights))
+    masks = np.empty(count, dtype=np.uint8)
+    for lo in range(0, count, 500_000):
+        hi = min(count, lo + 500_000)
+        keys = log_weights + rng.gumbel(size=(hi - lo, 6))
+        if home_among is not None:
+            allowed = ((home_among[lo:hi, None] >> _BITS) & 1).astype(bool)
+            home = np.argmax(np.where(allowed, keys, -np.inf), axis=1)
+            keys[np.arange(hi - lo), home] = np.inf
+        ranked = np.argsort(-keys, axis=1)
+        chosen = sizes[lo:hi, None] > _BITS
+        masks[lo:hi] = np.where(chosen, 1 << ranked, 0).sum(axis=1)
+    return masks
+
+
+def _first_nodes(masks: np.ndarray, base: int) -> np.ndarray:
+    counts = _POPCOUNT[masks]
+    return base + np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+
+
+def _node_networks(masks: np.ndarray) -> np.ndarray:
+    """The network of each account, in node order (owner by owner, network by network)."""
+    _, network = np.nonzero((masks[:, None] >> _BITS) & 1)
+    return network.astype(np.int8)
+
+
+def _times(rng: np.random.Generator, count: int, backfill_share: float, seconds: int) -> np.ndarray:
+    """Backfill (what the connector delivers first) in the first hour, the rest over the period."""
+    backfill = rng.random(count) < backfill_share
+    early = rng.integers(1, HOUR, size=count)
+    late = rng.integers(HOUR, seconds - HOUR, size=count)
+    return np.where(backfill, early, late).astype(np.int32)
+
+
+def _pair_edges(
+    rng: np.random.Generator,
+    target_mask: np.ndarray,
+    target_first: np.ndarray,
+    follower_mask: np.ndarray,
+    follower_first: np.ndarray,
+    second_network: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Follow edges of (followed, follower) owner pairs, on networks they share.
+
+    One shared network at random, and each other shared one with probability
+    `second_network`: the same person following from two networks. Pairs
+    that share no network give no edge.
+    """
+    common = target_mask & follower_mask
+    shared = common != 0
+    target_mask, target_first = target_mask[shared], target_first[shared]
+    follower_mask, follower_first, common = (
+        follower_mask[shared],
+        follower_first[shared],
+        common[shared],
+    )
+    count = common.size
+    primary = _NTH_BIT[common, (rng.random(count) * _POPCOUNT[common]).astype(np.int64)]
+    chosen = (1 << primary).astype(np.uint8)
+    for network in range(6):
+        also = ((common >> network) & 1).astype(bool) & (rng.random(count) < second_network)
+        chosen |= also.astype(np.uint8) << network
+    pair, bit = np.nonzero((chosen[:, None] >> _BITS) & 1)
+    return (
+        target_first[pair] + _RANK[target_mask[pair], bit],
+        follower_first[pair] + _RANK[follower_mask[pair], bit],
+    )
+
+
+def _pick_from_pools(
+    rng: np.random.Generator,
+    want: np.ndarray,
+    pool_lo: np.ndarray,
+    pool_size: np.ndarray,
+    employee_mask: np.ndarray,
+    profile_mask: np.ndarray,
+    cdf: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to want[e] distinct profiles of employee e's pool that share a network with e.
+
+    Draws twice what is wanted (with replacement, uniform or by `cdf`
+    popularity), keeps the profiles that share a network, the first
+    occurrence of each, and the first want[e] of those.
+    """
+    employees = len(want)
+    owner = np.repeat(np.arange(employees), 2 * want)
+    draw = rng.random(owner.size)
+    if cdf is None:
+        offset = (draw * pool_size[owner]).astype(np.int64)
+    else:
+        offset = np.minimum(np.searchsorted(cdf, draw, side="right"), len(cdf) - 1)
+    profile = pool_lo[owner] + offset
+    shared = (employee_mask[owner] & profile_mask[profile]) != 0
+    owner, profile = owner[shared], profile[shared]
+    _, first = np.unique(owner * len(profile_mask) + profile, return_index=True)
+    first.sort()
+    owner, profile = owner[first], profile[first]
+    rank = np.arange(owner.size) - np.searchsorted(owner, owner)
+    keep = rank < want[owner]
+    return owner[keep], profile[keep]
+
+
+def _colleagues(
+    rng: np.random.Generator, roster: _Roster, of: np.ndarray, mean: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(index into `of`, colleague) pairs: whom each of these employees follows.
+
+    Mostly people of the same department, some anywhere in the company.
+    """
+    employees = len(roster.department)
+    count = rng.poisson(mean, size=len(of))
+    source = np.repeat(np.arange(len(of)), count)
+    department = roster.department[of[source]]
+    by_department = np.argsort(roster.department, kind="stable")
+    department_lo = np.searchsorted(
+        roster.department[by_department], np.arange(department.max(initial=0) + 1)
+    )
+    department_size = np.bincount(roster.department, minlength=len(department_lo))
+    same = by_department[
+        department_lo[department]
+        + (rng.random(source.size) * department_size[department]).astype(np.int64)
+    ]
+    anywhere = rng.integers(0, employees, size=source.size)
+    colleague = np.where(rng.random(source.size) < 0.7, same, anywhere)
+    keep = colleague != of[source]
+    source, colleague = source[keep], colleague[keep]
+    _, first = np.unique(source * employees + colleague, return_index=True)
+    return source[first], colleague[first]
+
+
+# --- building the world ---------------------------------------------------------------------------
+
+
+def _build_roster(rng: np.random.Generator, config: SimulationConfig) -> _Roster:
+    n, seconds = config.employees, config.seconds
+    department = rng.choice(config.departments, size=n, p=_zipf(config.departments))
+    region = rng.choice(config.regions, size=n, p=_zipf(config.regions, 0.8))
+    mask = _network_masks(rng, n, EMPLOYEE_NETWORK_WEIGHTS, ACCOUNTS_PER_EMPLOYEE)
+    draw = rng.random(n)
+    moves = draw < config.move_rate
+    leaves = (draw >= config.move_rate) & (draw < config.move_rate + config.deactivation_rate)
+    change_employee = np.flatnonzero(moves | leaves)
+    change_at = rng.integers(HOUR, seconds - HOUR, size=change_employee.size)
+    shift = 1 + rng.integers(0, max(config.departments - 1, 1), size=change_employee.size)
+    change_department = np.where(
+        moves[change_employee],
+        (department[change_employee] + shift) % config.departments,
+        department[change_employee],
+    )
+    change_active = ~leaves[change_employee]
+    final_department = department.copy()
+    final_department[change_employee] = change_department
+    final_active = np.ones(n, dtype=bool)
+    final_active[change_employee] = change_active
+    active_until = np.full(n, seconds, dtype=np.int64)
+    active_until[change_employee[~change_active]] = change_at[~change_active]
+    return _Roster(
+        department=department,
+        region=region,
+        mask=mask,
+        first_account=_first_nodes(mask, 0),
+        change_employee=change_employee,
+        change_at=change_at,
+        change_department=change_department,
+        change_active=change_active,
+        final_department=final_department,
+        final_active=final_active,
+        active_until=active_until,
+    )
+
+
+def _build_audience(
+    rng: np.random.Generator, config: SimulationConfig, roster: _Roster
+) -> tuple[_Accounts, _Follows, np.ndarray, np.ndarray, np.ndarray]:
+    """Follower profiles and follow edges; returns (accounts, follows, profile masks, firsts, persons)."""
+    n = config.employees
+    body = config.followers_median * np.exp(config.followers_sigma * rng.standard_normal(n))
+    tail = config.tail_min * (1.0 + rng.pareto(config.tail_alpha, size=n))
+    wanted = np.where(rng.random(n) < config.tail_share, tail, body)
+    followers = np.clip(np.rint(wanted), 3, config.followers_max).astype(np.int64)
+
+    # Shared pools: department customers and peers, region locals, fans.
+    department_size = np.bincount(roster.department, minlength=config.departments)
+    region_size = np.bincount(roster.region, minlength=config.regions)
+    department_pool = np.maximum(
+        10, np.rint(department_size * config.department_pool_per_employee)
+    ).astype(np.int64)
+    region_pool = np.maximum(10, np.rint(region_size * config.region_pool_per_employee)).astype(
+        np.int64
+    )
+    fan_pool = max(20, round(n * config.fans_per_employee))
+    department_lo = np.concatenate(([0], np.cumsum(department_pool)[:-1]))
+    region_lo = department_pool.sum() + np.concatenate(([0], np.cumsum(region_pool)[:-1]))
+    fans_lo = int(department_pool.sum() + region_pool.sum())
+    pooled = fans_lo + fan_pool
+    pool_masks = _network_masks(rng, pooled, PERSON_NETWORK_WEIGHTS, ACCOUNTS_PER_PERSON)
+
+    picks = []
+    for share, lo, size, cdf in (
+        (
+            config.department_share,
+            department_lo[roster.department],
+            department_pool[roster.department],
+            None,
+        ),
+        (config.region_share, region_lo[roster.region], region_pool[roster.region], None),
+        (
+            config.fan_share,
+            np.full(n, fans_lo),
+            np.full(n, fan_pool),
+            np.cumsum(_zipf(fan_pool, 0.8)),
+        ),
+    ):
+        want = np.minimum(np.rint(followers * share).astype(np.int64), size // 3)
+        picks.append(_pick_from_pools(rng, want, lo, size, roster.mask, pool_masks, cdf))
+    picked = sum(np.bincount(owner, minlength=n) for owner, _ in picks)
+    own = np.maximum(followers - picked, 0)
+
+    # Each employee's own followers, created to share a network with them.
+    own_owner = np.repeat(np.arange(n), own)
+    own_masks = _network_masks(
+        rng, own_owner.size, PERSON_NETWORK_WEIGHTS, ACCOUNTS_PER_PERSON, roster.mask[own_owner]
+    )
+    # Personal profiles of some employees, who follow colleagues.
+    personal_owner = np.flatnonzero(rng.random(n) < config.personal_account_share)
+    personal_masks = _network_masks(
+        rng, personal_owner.size, PERSON_NETWORK_WEIGHTS, ACCOUNTS_PER_PERSON
+    )
+
+    profile_masks = np.concatenate((pool_masks, own_masks, personal_masks))
+    own_lo = pooled
+    personal_lo = pooled + own_owner.size
+    profile_person = n + np.arange(profile_masks.size)
+    profile_person[personal_lo:] = personal_owner
+    employee_accounts = int(_POPCOUNT[roster.mask].sum())
+    profile_first = _first_nodes(profile_masks, employee_accounts)
+
+    pair_employee = np.concatenate([owner for owner, _ in picks] + [own_owner])
+    pair_profile = np.concatenate(
+        [profile for _, profile in picks] + [own_lo + np.arange(own_owner.size)]
+    )
+    personal_source, personal_target = _colleagues(
+        rng, roster, personal_owner, config.colleague_follows
+    )
+    pair_employee = np.concatenate((pair_employee, personal_target))
+    pair_profile = np.concatenate((pair_profile, personal_lo + personal_source))
+    profile_target, profile_follower = _pair_edges(
+        rng,
+        roster.mask[pair_employee],
+        roster.first_account[pair_employee],
+        profile_masks[pair_profile],
+        profile_first[pair_profile],
+        config.second_network_follow,
+    )
+    follower_employee, followed_employee = _colleagues(
+        rng, roster, np.arange(n), config.colleague_follows
+    )
+    colleague_target, colleague_follower = _pair_edges(
+        rng,
+        roster.mask[followed_employee],
+        roster.first_account[followed_employee],
+        roster.mask[follower_employee],
+        roster.first_account[follower_employee],
+        0.0,
+    )
+    target = np.concatenate((profile_target, colleague_target)).astype(np.int32)
+    follower = np.concatenate((profile_follower, colleague_follower)).astype(np.int32)
+
+    network = np.concatenate((_node_networks(roster.mask), _node_networks(profile_masks)))
+    person = np.concatenate(
+        (
+            np.repeat(np.arange(n), _POPCOUNT[roster.mask]),
+            np.repeat(profile_person, _POPCOUNT[profile_masks]),
+        )
+    ).astype(np.int32)
+    accounts = _Accounts(network=network, person=person, employee_accounts=employee_accounts)
+
+    followed_at = _times(rng, target.size, config.backfill_share, config.seconds)
+    undone = rng.random(target.size) < config.unfollow_rate
+    latest = config.seconds - HOUR
+    undo_at = (
+        followed_at + 1 + (rng.random(target.size) * (latest - 1 - followed_at)).astype(np.int64)
+    )
+    unfollowed_at = np.where(undone & (undo_at < latest), undo_at, NEVER).astype(np.int32)
+    order = np.argsort(target, kind="stable")
+    offsets = np.concatenate(([0], np.cumsum(np.bincount(target, minlength=employee_accounts))))
+    follows = _Follows(target, follower, followed_at, unfollowed_at, order, offsets)
+    return accounts, follows, profile_masks, profile_first, personal_owner
+
+
+def _build_links(
+    rng: np.random.Generator,
+    config: SimulationConfig,
+    roster: _Roster,
+    accounts: _Accounts,
+    profile_masks: np.ndarray,
+    profile_first: np.ndarray,
+    personal_owner: np.ndarray,
+) -> _Links:
+    """Observed identity links: part of each person's account pairs, and a little noise."""
+    size = _POPCOUNT[profile_masks]
+    pairs_a = [profile_first[size >= 2], profile_first[size == 3], profile_first[size == 3] + 1]
+    pairs_b = [
+        profile_first[size >= 2] + 1,
+        profile_first[size == 3] + 2,
+        profile_first[size == 3] + 2,
+    ]
+    # An employee's personal accounts belong to the same person as the company ones.
+    personal_first = profile_first[len(profile_masks) - len(personal_owner) :]
+    personal_size = size[len(profile_masks) - len(personal_owner) :]
+    for owner, first, count in zip(personal_owner, personal_first, personal_size, strict=True):
+        company = roster.first_account[owner] + np.arange(_POPCOUNT[roster.mask[owner]])
+        mine = first + np.arange(count)
+        pairs_a.append(np.repeat(mine, company.size))
+        pairs_b.append(np.tile(company, mine.size))
+    a, b = np.concatenate(pairs_a), np.concatenate(pairs_b)
+    observed = rng.random(a.size) < config.link_rate
+    a, b = a[observed], b[observed]
+    confidence = np.round(0.5 + 0.499 * rng.random(a.size), 3)
+    evidence = [LINK_EVIDENCE[i] for i in rng.integers(0, len(LINK_EVIDENCE), size=a.size).tolist()]
+
+    nodes = len(accounts.network)
+    noise = round(config.noise_link_rate * a.size)
+    noise_a = rng.integers(accounts.employee_accounts, nodes, size=noise)
+    noise_b = rng.integers(0, nodes, size=noise)
+    strangers = accounts.person[noise_a] != accounts.person[noise_b]
+    noise_a, noise_b = noise_a[strangers], noise_b[strangers]
+    noise_confidence = np.round(0.05 + 0.44 * rng.random(noise_a.size), 3)
+    evidence += [
+        NOISE_EVIDENCE[i] for i in rng.integers(0, len(NOISE_EVIDENCE), size=noise_a.size).tolist()
+    ]
+    every_a = np.concatenate((a, noise_a))
+    return _Links(
+        a=every_a,
+        b=np.concatenate((b, noise_b)),
+        confidence=np.concatenate((confidence, noise_confidence)),
+        evidence=evidence,
+        at=_times(rng, every_a.size, config.backfill_share, config.seconds),
+    )
+
+
+def _build_posts(
+    rng: np.random.Generator, config: SimulationConfig, roster: _Roster
+) -> tuple[_Posts, list[dict[str, Any]]]:
+    """Posts at a few a week, slip-ups at a base rate plus injected spikes, campaign relays."""
+    n, seconds = config.employees, config.seconds
+    count = rng.poisson(config.posts_per_week * roster.active_until / (7 * DAY))
+    employee = np.repeat(np.arange(n), count)
+    at = 1 + (rng.random(employee.size) * (roster.active_until[employee] - 1)).astype(np.int64)
+    category = np.where(
+        rng.random(employee.size) < config.slipup_rate,
+        rng.integers(0, len(SLIPUP_CATEGORIES), size=employee.size),
+        -1,
+    )
+
+    # Spikes: a department posts a burst of slip-ups within a short window.
+    stable = np.ones(n, dtype=bool)
+    stable[roster.change_employee] = False
+    window = config.spike_minutes * 60
+    spikes: list[dict[str, Any]] = []
+    burst_employee, burst_at = [], []
+    for _ in range(config.spikes):
+        members = np.bincount(roster.department[stable], minlength=config.departments)
+        department = int(rng.choice(config.departments, p=members / members.sum()))
+        earliest, latest = min(DAY, seconds // 4), max(seconds - DAY, seconds * 3 // 4) - window
+        begin = int(rng.integers(earliest, max(latest, earliest + 1)))
+        pool = np.flatnonzero(stable & (roster.department == department))
+        burst_employee.append(rng.choice(pool, size=config.spike_slipups))
+        burst_at.append(begin + rng.integers(0, window, size=config.spike_slipups))
+        spikes.append({"department": department, "begin": begin, "end": begin + window})
+    burst = np.concatenate(burst_employee or [np.empty(0, dtype=np.int64)]).astype(np.int64)
+    employee = np.concatenate((employee, burst))
+    at = np.concatenate((at, *burst_at)).astype(np.int64)
+    category = np.concatenate((category, rng.integers(0, len(SLIPUP_CATEGORIES), size=burst.size)))
+
+    total = employee.size
+    french = np.array([name == FRENCH_REGION for name in config.region_names()])[
+        roster.region[employee]
+    ]
+    lang = (rng.random(total) < np.where(french, 0.85, 0.1)).astype(np.int8)
+    account = roster.first_account[employee] + (
+        rng.random(total) * _POPCOUNT[roster.mask[employee]]
+    ).astype(np.int64)
+    launches = np.array(
+        [
+            round((c + 0.5) / max(config.campaigns, 1) * 0.8 * seconds)
+            for c in range(config.campaigns)
+        ],
+        dtype=np.int64,
+    )
+    launched = np.searchsorted(launches, at, side="right")
+    relays = (category < 0) & (launched > 0) & (rng.random(total) < config.campaign_share)
+    campaign = np.where(relays, (rng.random(total) * launched).astype(np.int64), -1)
+    hashtag = np.where(rng.random(total) < 0.3, rng.integers(0, len(HASHTAGS), size=total), -1)
+    by_time = np.argsort(at, kind="stable")
+    posts = _Posts(
+        employee=employee[by_time],
+        account=account[by_time],
+        at=at[by_time],
+        lang=lang[by_time],
+        clean=rng.random(total)[by_time],
+        hashtag=hashtag[by_time],
+        category=category[by_time],
+        slipup=rng.random(total)[by_time],
+        prefixed=(rng.random(total) < 0.5)[by_time],
+        campaign=campaign[by_time],
+    )
+    return posts, spikes
+
+
+def _build_engagements(
+    rng: np.random.Generator, config: SimulationConfig, follows: _Follows, posts: _Posts
+) -> _Engagements:
+    """Likes, clicks, comments and shares by followers of the posting account."""
+    degree = np.diff(follows.offsets)[posts.account]
+    count = np.minimum(rng.poisson(config.engagement_rate * degree), config.engagement_max)
+    post = np.repeat(np.arange(posts.at.size), count)
+    edge = follows.order[
+        follows.offsets[posts.account[post]]
+        + (rng.random(post.size) * degree[post]).astype(np.int64)
+    ]
+    at = posts.at[post] + 1 + rng.exponential(3 * HOUR, size=post.size).astype(np.int64)
+    kind = rng.choice(len(ENGAGEMENT_KINDS), size=post.size, p=ENGAGEMENT_WEIGHTS)
+    inside = at < config.seconds
+    return _Engagements(post[inside], follows.follower[edge[inside]], kind[inside], at[inside])
+
+
+# --- the simulation --------------------------------------------------------------------------------
+
+
+class Simulation:
+    """A generated company: its event lines (lazily, as bytes) and its ground truth."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        rng = np.random.default_rng(config.seed)
+        self._prefix = f"sim{config.seed}"
+        self._roster = _build_roster(rng, config)
+        self._accounts, self._follows, masks, firsts, personal = _build_audience(
+            rng, config, self._roster
+        )
+        self._links = _build_links(
+            rng, config, self._roster, self._accounts, masks, firsts, personal
+        )
+        self._posts, spikes = _build_posts(rng, config, self._roster)
+        self._engagements = _build_engagements(rng, config, self._follows, self._posts)
+        sampled = self._sampled_index()
+        target_network = self._accounts.network[self._follows.target]
+        self._follow_events = np.flatnonzero(target_network != sampled)
+        self._unfollow_events = self._follow_events[
+            self._follows.unfollowed_at[self._follow_events] != NEVER
+        ]
+        self._stats_account, self._stats_at = self._stats_schedule()
+        self._event_times = [
+            self._roster.change_at,
+            self._follows.followed_at[self._follow_events],
+            self._follows.unfollowed_at[self._unfollow_events],
+            self._links.at,
+            self._stats_at,
+            self._posts.at,
+            self._engagements.at,
+        ]
+        valid = config.employees + sum(times.size for times in self._event_times)
+        invalid = rng.binomial(valid, config.invalid_rate)
+        self._defects = _Defects(
+            invalid_before=np.sort(rng.integers(0, valid + 1, size=invalid)),
+            invalid_kind=rng.integers(0, len(INVALID_KINDS), size=invalid),
+            duplicated=np.flatnonzero(rng.random(valid) < config.duplicate_rate),
+        )
+        self.truth: dict[str, Any] = self._ground_truth(spikes)
+
+    # -- what a reader needs beyond the lines (the tests' brute force) --
+
+    def sampled_followers(self) -> dict[tuple[str, str], set[str]]:
+        """The full follower lists of the sampled network at the end: never emitted."""
+        sampled = self._sampled_index()
+        f = self._follows
+        edges = np.flatnonzero(
+            (self._accounts.network[f.target] == sampled) & (f.unfollowed_at == NEVER)
+        )
+        lists: dict[tuple[str, str], set[str]] = {}
+        for account in np.flatnonzero(
+            self._accounts.network[: self._accounts.employee_accounts] == sampled
+        ):
+            lists[
+                (
+                    NETWORKS[self._accounts.network[account]],
+                    _handle(int(self._accounts.person[account])),
+                )
+            ] = set()
+        raw_targets = self._accounts.raw_ids(f.target[edges])
+        for target, follower in zip(
+            raw_targets, self._accounts.raw_ids(f.follower[edges]), strict=True
+        ):
+            lists[(str(self.config.sampled_network), target)].add(follower)
+        return lists
+
+    def true_persons(self) -> dict[tuple[str, str], str]:
+        """(network, raw account id) -> the true person: `employee:<id>` or `person:<n>`."""
+        employees = self.config.employees
+        labels = [
+            f"employee:{_employee_id(person)}" if person < employees else f"person:{person}"
+            for person in self._accounts.person.tolist()
+        ]
+        nodes = np.arange(len(self._accounts.network))
+        keys = zip(self._accounts.network.tolist(), self._accounts.raw_ids(nodes), strict=True)
+        return {
+            (NETWORKS[network], raw): label
+            for (network, raw), label in zip(keys, labels, strict=True)
+        }
+
+    # -- the lines --
+
+    def lines(self) -> Iterator[bytes]:
+        """Every line of the output: roster first, then events in time order, defects mixed in."""
+        defects = self._defects
+        invalid = zip(defects.invalid_before.tolist(), defects.invalid_kind.tolist(), strict=True)
+        next_invalid = next(invalid, None)
+        duplicated = iter(defects.duplicated.tolist())
+        next_duplicate = next(duplicated, -1)
+        kinds = list(INVALID_KINDS)
+        number = 0
+        for number, line in enumerate(self._valid_lines()):
+            while next_invalid is not None and next_invalid[0] == number:
+                yield self._invalid_line(kinds[next_invalid[1]], number)
+                next_invalid = next(invalid, None)
+            yield line
+            if number == next_duplicate:
+                yield line
+                next_duplicate = next(duplicated, -1)
+        while next_invalid is not None:
+            yield self._invalid_line(kinds[next_invalid[1]], number + 1)
+            next_invalid = next(invalid, None)
+
+    def _valid_lines(self) -> Iterator[bytes]:
+        roster = self._roster
+        everyone = np.arange(self.config.employees)
+        yield from self._employee_lines(
+            "r",
+            everyone,
+            [self._iso(0)] * everyone.size,
+            everyone,
+            roster.department,
+            np.ones(everyone.size, dtype=bool),
+        )
+        times = np.concatenate(self._event_times).astype(np.int64)
+        offsets = np.cumsum([0] + [t.size for t in self._event_times])
+        kind_of = np.repeat(np.arange(len(self._event_times)), np.diff(offsets))
+        order = np.argsort(times * 8 + kind_of, kind="stable")
+        del kind_of
+        start = np.datetime64(self.config.start.astimezone(UTC).replace(tzinfo=None), "s")
+        encoders = (
+            self._change_lines,
+            self._follow_lines,
+            self._unfollow_lines,
+            self._link_lines,
+            self._stats_lines,
+            self._post_lines,
+            self._engagement_lines,
+        )
+        for lo in range(0, order.size, _CHUNK):
+            positions = order[lo : lo + _CHUNK]
+            kinds = np.searchsorted(offsets, positions, side="right") - 1
+            index = positions - offsets[kinds]
+            stamps = np.datetime_as_string(
+                start + times[positions].astype("timedelta64[s]"), unit="s", timezone="UTC"
+            )
+            out: list[bytes] = [b""] * positions.size
+            for kind, encode in enumerate(encoders):
+                where = np.flatnonzero(kinds == kind)
+                if where.size:
+                    lines = encode(index[where], stamps[where].tolist())
+                    for slot, line in zip(where.tolist(), lines, strict=True):
+                        out[slot] = line
+            yield from out
+
+    def _employee_lines(
+        self,
+        tag: str,
+        index: np.ndarray,
+        stamps: list[str],
+        employees: np.ndarray,
+        departments: np.ndarray,
+        active: np.ndarray,
+    ) -> list[bytes]:
+        """Roster events: `r<i>` at the start, `c<i>` for the changes during the period."""
+        roster, accounts = self._roster, self._accounts
+        regions, department_names = self.config.region_names(), self.config.department_names()
+        lines = []
+        for i, stamp, employee, department, is_active in zip(
+            index.tolist(),
+            stamps,
+            employees.tolist(),
+            departments.tolist(),
+            active.tolist(),
+            strict=True,
+        ):
+            first = int(roster.first_account[employee])
+            owned = accounts.network[first : first + _POPCOUNT[roster.mask[employee]]].tolist()
+            lines.append(
+                msgspec.json.encode(
+                    {
+                        "type": "employee",
+                        "event_id": f"{self._prefix}-{tag}{i}",
+                        "occurred_at": stamp,
+                        "employee_id": _employee_id(employee),
+                        "department": department_names[department],
+                        "region": regions[int(roster.region[employee])],
+                        "active": is_active,
+                        "accounts": [
+                            {"network": NETWORKS[network], "account_id": _handle(employee)}
+                            for network in owned
+                        ],
+                    }
+                )
+            )
+        return lines
+
+    def _change_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
+        roster = self._roster
+        return self._employee_lines(
+            "c",
+            index,
+            stamps,
+            roster.change_employee[index],
+            roster.change_department[index],
+            roster.change_active[index],
+        )
+
+    def _follow_lines(
+        self, index: np.ndarray, stamps: list[str], action: str = "follow"
+    ) -> list[bytes]:
+        events = self._follow_events if action == "follow" else self._unfollow_events
+        edges = events[index]
+        f, tag = self._follows, "f" if action == "follow" else "u"
+        networks = self._accounts.network[f.target[edges]].tolist()
+        return [
+            msgspec.json.encode(
+                {
+                    "type": "follow",
+                    "event_id": f"{self._prefix}-{tag}{i}",
+                    "occurred_at": stamp,
+                    "network": NETWORKS[network],
+                    "account_id": target,
+                    "follower_id": follower,
+                    "action": action,
+                }
+            )
+            for i, stamp, network, target, follower in zip(
+                index.tolist(),
+                stamps,
+                networks,
+                self._accounts.raw_ids(f.target[edges]),
+                self._accounts.raw_ids(f.follower[edges]),
+                strict=True,
+            )
+        ]
+
+    def _unfollow_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
+        return self._follow_lines(index, stamps, "unfollow")
+
+    def _link_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
+        links, accounts = self._links, self._accounts
+        a, b = links.a[index], links.b[index]
+        return [
+            msgspec.json.encode(
+                {
+                    "type": "identity_link",
+                    "event_id": f"{self._prefix}-l{i}",
+                    "occurred_at": stamp,
+                    "network_a": NETWORKS[network_a],
+                    "account_a": account_a,
+                    "network_b": NETWORKS[network_b],
+                    "account_b": account_b,
+                    "evidence": links.evidence[i],
+                    "confidence": confidence,
+                }
+            )
+            for i, stamp, network_a, account_a, network_b, account_b, confidence in zip(
+                index.tolist(),
+                stamps,
+                accounts.network[a].tolist(),
+                accounts.raw_ids(a),
+                accounts.network[b].tolist(),
+                accounts.raw_ids(b),
+                links.confidence[index].tolist(),
+                strict=True,
+            )
+        ]
+
+    def _stats_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
+        lines = []
+        for i, stamp in zip(index.tolist(), stamps, strict=True):
+            account, at = int(self._stats_account[i]), int(self._stats_at[i])
+            current = self._followers_at(account, at)
+            size = min(round(current.size * self.config.sample_rate), self.config.sample_max)
+            sample = np.random.default_rng([self.config.seed, 7, i]).choice(
+                current, size=size, replace=False
+            )
+            lines.append(
+                msgspec.json.encode(
+                    {
+                        "type": "account_stats",
+                        "event_id": f"{self._prefix}-s{i}",
+                        "occurred_at": stamp,
+                        "network": NETWORKS[self._accounts.network[account]],
+                        "account_id": _handle(int(self._accounts.person[account])),
+                        "followers_count": int(current.size),
+                        "follower_sample": self._accounts.raw_ids(sample),
+                    }
+                )
+            )
+        return lines
+
+    def _post_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
+        posts, campaign_ids = self._posts, self.config.campaign_ids()
+        lines = []
+        for i, stamp in zip(index.tolist(), stamps, strict=True):
+            employee, campaign = int(posts.employee[i]), int(posts.campaign[i])
+            event: dict[str, Any] = {
+                "type": "post",
+                "event_id": f"{self._prefix}-p{i}",
+                "occurred_at": stamp,
+                "post_id": self._post_id(i),
+                "employee_id": _employee_id(employee),
+                "network": NETWORKS[self._accounts.network[posts.account[i]]],
+                "account_id": _handle(employee),
+                "text": self._post_text(i),
+                "lang": LANGS[posts.lang[i]],
+            }
+            if campaign >= 0:
+                event["url"] = f"https://acme.example/c/{campaign_ids[campaign]}"
+                event["text"] += " " + event["url"]
+                event["campaign_id"] = campaign_ids[campaign]
+            lines.append(msgspec.json.encode(event))
+        return lines
+
+    def _post_text(self, i: int) -> str:
+        posts = self._posts
+        lang = LANGS[posts.lang[i]]
+        clean = CLEAN_TEMPLATES[lang][int(posts.clean[i] * len(CLEAN_TEMPLATES[lang]))]
+        category = int(posts.category[i])
+        if category < 0:
+            tag = int(posts.hashtag[i])
+            return clean if tag < 0 else f"{clean} {HASHTAGS[tag]}"
+        templates = SLIPUP_TEMPLATES[SLIPUP_CATEGORIES[category]][lang]
+        slipup = templates[int(posts.slipup[i] * len(templates))]
+        return f"{clean} {slipup}" if posts.prefixed[i] else slipup
+
+    def _post_id(self, i: int) -> str:
+        return f"{self._prefix}-post{i}"
+
+    def _engagement_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
+        engagements, posts = self._engagements, self._posts
+        post = engagements.post[index]
+        return [
+            msgspec.json.encode(
+                {
+                    "type": "engagement",
+                    "event_id": f"{self._prefix}-g{i}",
+                    "occurred_at": stamp,
+                    "post_id": self._post_id(p),
+                    "network": NETWORKS[network],
+                    "actor_id": actor,
+                    "kind": ENGAGEMENT_KINDS[kind],
+                }
+            )
+            for i, stamp, p, network, actor, kind in zip(
+                index.tolist(),
+                stamps,
+                post.tolist(),
+                self._accounts.network[posts.account[post]].tolist(),
+                self._accounts.raw_ids(engagements.actor[index]),
+                engagements.kind[index].tolist(),
+                strict=True,
+            )
+        ]
+
+    def _invalid_line(self, kind: str, number: int) -> bytes:
+        """One bad line of `kind`; otherwise plausible, so only that defect rejects it."""
+        stamp = self.config.start.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        follow: dict[str, Any] = {
+            "type": "follow",
+            "event_id": f"{self._prefix}-bad{number}",
+            "occurred_at": stamp,
+            "network": "x",
+            "account_id": _handle(0),
+            "follower_id": f"stray{number}",
+            "action": "follow",
+        }
+        post: dict[str, Any] = {
+            "type": "post",
+            "event_id": f"{self._prefix}-bad{number}",
+            "occurred_at": stamp,
+            "post_id": f"{self._prefix}-badpost{number}",
+            "employee_id": _employee_id(0),
+            "network": "x",
+            "account_id": _handle(0),
+            "text": "MARKER",
+        }
+        encode = msgspec.json.encode
+        match kind:
+            case "not_json":
+                return encode(follow)[:-12]
+            case "invalid_utf8":
+                return encode(post).replace(b"MARKER", b"caf\xe9 cr\xe8me")
+            case "unknown_type":
+                return encode({**follow, "type": "tweet"})
+            case "missing_field":
+                return encode({k: v for k, v in follow.items() if k != "follower_id"})
+            case "wrong_type":
+                return encode({**follow, "follower_id": number})
+            case "negative_followers_count":
+                return encode(
+                    {
+                        **follow,
+                        "type": "account_stats",
+                        "followers_count": -1,
+                        "follower_sample": [],
+                    }
+                )
+            case "confidence_out_of_range":
+                return encode(
+                    {
+                        "type": "identity_link",
+                        "event_id": follow["event_id"],
+                        "occurred_at": stamp,
+                        "network_a": "x",
+                        "account_a": f"stray{number}",
+                        "network_b": "linkedin",
+                        "account_b": f"stray{number}",
+                        "evidence": "matching_handle",
+                        "confidence": 1.5,
+                    }
+                )
+            case "future_timestamp":
+                return encode({**follow, "occurred_at": "2099-01-01T00:00:00Z"})
+            case "duplicate_key":
+                return encode(follow)[:-1] + b',"action":"unfollow"}'
+            case "oversized_text":
+                return encode({**post, "text": "a" * (MAX_TEXT_LENGTH + 1)})
+        raise ValueError(f"unknown invalid kind {kind!r}")
+
+    # -- the ground truth --
+
+    def _sampled_index(self) -> int:
+        return (
+            -1
+            if self.config.sampled_network is None
+            else NETWORKS.index(self.config.sampled_network)
+        )
+
+    def _stats_schedule(self) -> tuple[np.ndarray, np.ndarray]:
+        """Snapshots of every sampled-network account: after the backfill, weekly, and at the end."""
+        accounts = np.flatnonzero(
+            self._accounts.network[: self._accounts.employee_accounts] == self._sampled_index()
+        )
+        seconds, every = self.config.seconds, self.config.stats_every_days * DAY
+        moments = list(range(HOUR, seconds - HOUR, every)) if every > 0 else []
+        moments.append(seconds - 60)
+        return np.tile(accounts, len(moments)), np.repeat(
+            np.array(moments, dtype=np.int64), accounts.size
+        )
+
+    def _followers_at(self, account: int, at: int) -> np.ndarray:
+        f = self._follows
+        edges = f.order[f.offsets[account] : f.offsets[account + 1]]
+        current = (f.followed_at[edges] <= at) & (at < f.unfollowed_at[edges])
+        return f.follower[edges[current]]
+
+    def _ground_truth(self, spikes: list[dict[str, Any]]) -> dict[str, Any]:
+        config, roster, accounts, f, links, posts = (
+            self.config,
+            self._roster,
+            self._accounts,
+            self._follows,
+            self._links,
+            self._posts,
+        )
+        nodes = len(accounts.network)
+        employee_nodes = accounts.employee_accounts
+        strong = links.confidence >= 0.5
+        graph = coo_matrix(
+            (np.ones(int(strong.sum()), dtype=np.int8), (links.a[strong], links.b[strong])),
+            shape=(nodes, nodes),
+        )
+        _, component = connected_components(graph, directed=False)
+        with_employee = np.zeros(component.max(initial=0) + 1, dtype=bool)
+        with_employee[component[:employee_nodes]] = True
+
+        current = f.unfollowed_at == NEVER
+        owner = accounts.person[f.target]
+        network = accounts.network[f.target]
+        counted = current & roster.final_active[owner]
+        audience = counted & (f.follower >= employee_nodes)
+        complete = network != self._sampled_index()
+        follower_component = component[f.follower]
+        outsider = ~with_employee[follower_component]
+        true_outsider = accounts.person[f.follower] >= config.employees
+
+        def distinct(values: np.ndarray, size: int) -> int:
+            seen = np.zeros(size, dtype=bool)
+            seen[values] = True
+            return int(np.count_nonzero(seen))
+
+        persons = config.employees + nodes  # an upper bound of person ids
+
+        def measure(edges: np.ndarray) -> dict[str, int]:
+            listed = edges & audience & complete
+            every = edges & audience
+            return {
+                "naive_reach": int(np.count_nonzero(edges & counted)),
+                "distinct_accounts": distinct(f.follower[listed], nodes),
+                "distinct_persons": distinct(follower_component[listed & outsider], nodes),
+                "persons_all_followers": distinct(follower_component[every & outsider], nodes),
+                "persons_true": distinct(
+                    accounts.person[f.follower[every & true_outsider]], persons
+                ),
+            }
+
+        active = roster.final_active
+        employee_networks = (roster.mask[:, None] >> _BITS) & 1
+        scopes: dict[str, dict[str, int]] = {}
+        every_edge = np.ones(f.target.size, dtype=bool)
+        scopes["company"] = {"employees": int(active.sum()), **measure(every_edge)}
+        for d, name in enumerate(config.department_names()):
+            in_scope = active & (roster.final_department == d)
+            if in_scope.any():
+                scopes[f"department:{name}"] = {
+                    "employees": int(in_scope.sum()),
+                    **measure(roster.final_department[owner] == d),
+                }
+        for r, name in enumerate(config.region_names()):
+            in_scope = active & (roster.region == r)
+            if in_scope.any():
+                scopes[f"region:{name}"] = {
+                    "employees": int(in_scope.sum()),
+                    **measure(roster.region[owner] == r),
+                }
+        for k, name in enumerate(NETWORKS):
+            in_scope = active & (employee_networks[:, k] == 1)
+            if in_scope.any():
+                scopes[f"network:{name}"] = {
+                    "employees": int(in_scope.sum()),
+                    **measure(network == k),
+                }
+
+        campaigns = {}
+        for c, campaign_id in enumerate(config.campaign_ids()):
+            relayed = posts.campaign == c
+            relaying = np.zeros(config.employees, dtype=bool)
+            relaying[posts.employee[relayed]] = True
+            relaying &= active
+            reach = measure(relaying[owner] & complete)
+            campaigns[campaign_id] = {
+                "relaying_employees": int(relaying.sum()),
+                "posts": int(relayed.sum()),
+                "naive_reach": reach["naive_reach"],
+                "distinct_persons": reach["distinct_persons"],
+            }
+
+        slipped = np.flatnonzero(posts.category >= 0)
+        post_ids = {self._post_id(int(i)): SLIPUP_CATEGORIES[posts.category[i]] for i in slipped}
+        by_category = {name: 0 for name in SLIPUP_CATEGORIES}
+        for category in post_ids.values():
+            by_category[category] += 1
+        slip_department = roster.department_at(posts.employee[slipped], posts.at[slipped])
+        spike_truth = [
+            {
+                "scope_kind": "department",
+                "scope": config.department_names()[spike["department"]],
+                "start": self._iso(spike["begin"]),
+                "end": self._iso(spike["end"]),
+                "slipups": int(
+                    np.count_nonzero(
+                        (slip_department == spike["department"])
+                        & (posts.at[slipped] >= spike["begin"])
+                        & (posts.at[slipped] < spike["end"])
+                    )
+                ),
+            }
+            for spike in spikes
+        ]
+
+        by_type = {
+            "employee": config.employees + roster.change_employee.size,
+            "post": int(posts.at.size),
+            "follow": int(self._follow_events.size + self._unfollow_events.size),
+            "identity_link": int(links.a.size),
+            "engagement": int(self._engagements.at.size),
+            "account_stats": int(self._stats_at.size),
+        }
+        kinds = list(INVALID_KINDS)
+        invalid_by_kind = {kind: 0 for kind in kinds}
+        for k in self._defects.invalid_kind.tolist():
+            invalid_by_kind[kinds[k]] += 1
+        settings = dataclasses.asdict(config)
+        settings["start"] = self._iso(0)
+        return {
+            "config": settings,
+            "events": {
+                "valid": sum(by_type.values()),
+                "by_type": by_type,
+                "duplicates": int(self._defects.duplicated.size),
+                "invalid": int(self._defects.invalid_kind.size),
+                "invalid_by_kind": invalid_by_kind,
+            },
+            "scopes": scopes,
+            "campaigns": campaigns,
+            "slipups": {"post_ids": post_ids, "by_category": by_category},
+            "spikes": spike_truth,
+            "employees": {"active": int(active.sum()), "total": config.employees},
+        }
+
+    def _iso(self, seconds: int) -> str:
+        moment = datetime.fromtimestamp(self.config.start.timestamp() + seconds, tz=UTC)
+        return moment.isoformat().replace("+00:00", "Z")
+
+
+def simulate(config: SimulationConfig) -> Simulation:
+    """Generate a company from `config`: the same config gives the same bytes."""
+    return Simulation(config)
+
+
+def summary(truth: dict[str, Any]) -> list[str]:
+    """A few human lines: events by type, employees, naive reach vs true persons."""
+    events, company = truth["events"], truth["scopes"]["company"]
+    by_type = " · ".join(f"{kind} {count:,}" for kind, count in events["by_type"].items())
+    lines = [
+        f"events: {events['valid']:,} valid ({by_type}), "
+        f"{events['duplicates']:,} duplicates, {events['invalid']:,} invalid",
+        f"employees: {truth['employees']['active']:,} active of {truth['employees']['total']:,}",
+        f"company: naive reach {company['naive_reach']:,} · distinct persons (full lists) "
+        f"{company['distinct_persons']:,} · persons (all followers) {company['persons_all_followers']:,} "
+        f"· true persons {company['persons_true']:,}",
+    ]
+    if company["persons_true"]:
+        lines.append(
+            f"the naive sum overstates the true community {company['naive_reach'] / company['persons_true']:.2f}x"
+        )
+    lines.append(
+        f"slip-ups: {len(truth['slipups']['post_ids']):,} ({len(truth['spikes'])} injected spike(s))"
+    )
+    return lines
+
+
+__all__ = [
+    "CLEAN_TEMPLATES",
+    "INVALID_KINDS",
+    "NETWORKS",
+    "SLIPUP_TEMPLATES",
+    "Simulation",
+    "SimulationConfig",
+    "simulate",
+    "summary",
+]

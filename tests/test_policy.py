@@ -1,0 +1,325 @@
+"""The slip-up policy: every category in both languages, evasions, detectors, allow-list, lint."""
+
+from __future__ import annotations
+
+import random
+import string
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.cli import cli
+from pipeline.policy import (
+    Policy,
+    PolicyError,
+    flag_post,
+    iban_valid,
+    lint,
+    luhn_valid,
+    normalise,
+    normalise_with_spans,
+)
+from schemas.events import Post
+
+POLICY = Policy.load()
+
+FLAGGED = {
+    "confidential_leak": {
+        "en": [
+            "This deck is strictly CONFIDENTIAL.",
+            "Internal only, do not share!",
+            "Project Falcon is real",
+        ],
+        "fr": ["Document à usage interne, ne pas diffuser.", "C'est confidentiel pour l'instant"],
+    },
+    "financial_disclosure": {
+        "en": ["Our Q3 revenue will beat estimates", "Numbers look great before the earnings call"],
+        "fr": [
+            "Le chiffre d'affaires du trimestre est énorme",
+            "Avant l'annonce des résultats : ça monte",
+        ],
+    },
+    "profanity_insult": {
+        "en": ["What an idiot", "this is crap", "total bullshit", "our stupid customers"],
+        "fr": ["Quelle merde", "un vrai connard", "c'est débile"],
+    },
+    "competitor_attack": {
+        "en": ["Rivalcorp is garbage", "Contoso? A scam."],
+        "fr": ["Rivalcorp c'est une arnaque", "Contoso est nul"],
+    },
+    "personal_data": {
+        "en": ["mail me at jane.doe@example.com", "call (555) 123-4567"],
+        "fr": ["appelez le 06 12 34 56 78", "mon numéro : +33 6 12 34 56 78"],
+    },
+    "legal_risk": {
+        "en": [
+            "guaranteed returns for everyone",
+            "we will sue them",
+            "this is illegal but who cares",
+        ],
+        "fr": ["C'est illégal mais bon", "un rendement garanti de 8 %"],
+    },
+}
+
+CLEAN = [
+    "Proud of our team at the summit this week! Join us at booth 42.",
+    "We are hiring engineers in Lyon: https://example.com/careers/2026",
+    "Great conversation with customers about privacy by design.",
+    "Our scrapbook of the hackathon is online, 120 photos.",
+    "Nous recrutons ! Rejoignez une équipe formidable à Nantes.",
+    "Merci à nos partenaires pour cette belle journée de conférences.",
+    "Meet Contoso and Rivalcorp engineers at the open-source meetup on 12 March.",
+    "Version 2.4.1 is out, with 30% faster exports.",
+    "Call for papers closes on 2026-03-15.",
+]
+
+
+def categories(text: str, policy: Policy = POLICY) -> set[str]:
+    return {match.category for match in policy.check(text)}
+
+
+@pytest.mark.parametrize(
+    ("category", "text"),
+    [(c, t) for c, langs in FLAGGED.items() for texts in langs.values() for t in texts],
+)
+def test_every_category_fires_in_both_languages(category: str, text: str) -> None:
+    assert category in categories(text)
+
+
+@pytest.mark.parametrize("text", CLEAN)
+def test_ordinary_posts_are_clean(text: str) -> None:
+    assert POLICY.check(text) == []
+
+
+def test_the_simulator_templates() -> None:
+    simulate = pytest.importorskip("pipeline.simulate")
+    for category, langs in simulate.SLIPUP_TEMPLATES.items():
+        for texts in langs.values():
+            for text in texts:
+                assert category in categories(text), text
+    for texts in simulate.CLEAN_TEMPLATES.values():
+        for text in texts:
+            assert POLICY.check(text) == [], text
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("you 1d10t", "profanity_insult/idiot*"),
+        ("what a c0nn4rd", "profanity_insult/connard*"),
+        ("s.t.u.p.i.d", "profanity_insult/stupid"),
+        ("s-t-u-p-i-d people", "profanity_insult/stupid"),
+        ("i d i o t", "profanity_insult/idiot*"),
+        ("stuuuupid", "profanity_insult/stupid"),
+        ("bullllshiiiit", "profanity_insult/bullshit"),
+        ("MERDE", "profanity_insult/merde"),
+        ("DÉBILE", "profanity_insult/debile*"),
+        ("debile", "profanity_insult/debile*"),
+        ("C*O*N*F*I*D*E*N*T*I*A*L", "confidential_leak/confidential"),
+        ("guaranteeeed returns", "legal_risk/guaranteed return*"),
+    ],
+)
+def test_evasions(text: str, rule: str) -> None:
+    assert rule in {match.rule for match in POLICY.check(text)}
+
+
+def test_word_boundaries() -> None:
+    assert POLICY.check("scrap metal and a scrapbook") == []
+    assert POLICY.check("Rivalcorp alone is fine") == []
+    far = "Rivalcorp launched a product today and ours is one two three four five six garbage"
+    assert "competitor_attack" not in categories(far)
+
+
+def test_luhn_and_mod97() -> None:
+    assert luhn_valid("4539148803436467")
+    assert luhn_valid("5555555555554444")
+    assert not luhn_valid("4539148803436468")
+    assert iban_valid("FR14 2004 1010 0505 0001 3M02 606")
+    assert iban_valid("DE89370400440532013000")
+    assert not iban_valid("FR15 2004 1010 0505 0001 3M02 606")
+    assert not iban_valid("FR14")
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("card 4539 1488 0343 6467 please", "personal_data/payment_card"),
+        ("card 5555-5555-5555-4444", "personal_data/payment_card"),
+        ("IBAN FR14 2004 1010 0505 0001 3M02 606 thanks", "personal_data/iban"),
+        ("iban DE89370400440532013000", "personal_data/iban"),
+        ("write to jean.dupont@exemple.fr", "personal_data/email"),
+        ("06 12 34 56 78", "personal_data/phone"),
+        ("06.12.34.56.78", "personal_data/phone"),
+        ("+33 6 12 34 56 78", "personal_data/phone"),
+        ("+33 (0)6 12 34 56 78", "personal_data/phone"),
+        ("(555) 123-4567", "personal_data/phone"),
+        ("555-123-4567", "personal_data/phone"),
+    ],
+)
+def test_personal_data_detectors(text: str, rule: str) -> None:
+    matches = {match.rule: match for match in POLICY.check(text)}
+    assert rule in matches
+    assert matches[rule].severity == "critical"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4539 1488 0343 6468 please",  # Luhn fails
+        "IBAN FR15 2004 1010 0505 0001 3M02 606",  # mod-97 fails
+        "order 1234 5678 9012 3456",  # Luhn fails
+        "on 12.03.2026 at 10:30, room 1204",
+    ],
+)
+def test_invalid_checksums_and_numbers_are_not_personal_data(text: str) -> None:
+    assert "personal_data" not in categories(text)
+
+
+def test_excerpts_mask_personal_data() -> None:
+    text = "Pay with 4539 1488 0343 6467 or call 06 12 34 56 78, you idiot"
+    matches = POLICY.check(text)
+    assert {m.category for m in matches} == {"personal_data", "profanity_insult"}
+    for match in matches:
+        assert "6467" not in match.excerpt and "56 78" not in match.excerpt
+    insult = next(m for m in matches if m.category == "profanity_insult")
+    assert "idiot" in insult.excerpt and "[phone]" in insult.excerpt
+    assert insult.hint and insult.severity == "medium"
+    assert text[insult.start : insult.end] == "idiot"
+
+
+def test_allow_list(tmp_path: Path) -> None:
+    assert POLICY.check("Press: press@chorus-demo.example") == []
+    assert "personal_data" in categories("Press: press.office@chorus-demo.example")
+    company = tmp_path / "company.toml"
+    company.write_text(
+        'include = ["chorus:default"]\n'
+        "[company]\n"
+        'code_names = ["Nightjar"]\n'
+        'competitors = ["Globex"]\n'
+        "[allow]\n"
+        'terms = ["Nightjar Public Beta"]\n'
+    )
+    policy = Policy.load(company)
+    assert "competitor_attack" in categories("Globex is a total scam", policy)
+    assert "competitor_attack" in categories("Contoso is a scam", policy)  # the default's too
+    assert {m.rule for m in policy.check("Nightjar ships soon")} == {
+        "confidential_leak/code_name:Nightjar"
+    }
+    assert policy.check("The Nightjar public beta is open to all") == []
+
+
+def test_thousands_of_terms() -> None:
+    rng = random.Random(7)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=9)) for _ in range(5000)]
+    policy = POLICY.with_terms("confidential_leak", words)
+    assert policy.term_count >= 5000
+    assert categories(f"we discussed {words[1234]} today", policy) == {"confidential_leak"}
+    assert policy.check("Proud of our team at the summit") == []
+
+
+@given(st.text(alphabet=st.sampled_from("aAéÉeE1 3.-_*!'zZsS0oç\u0130ß"), max_size=40))
+def test_the_offset_map_agrees_with_the_fast_path(text: str) -> None:
+    normalised, spans = normalise_with_spans(text)
+    assert normalised == normalise(text)
+    assert len(spans) == len(normalised)
+    assert all(0 <= a <= b <= len(text) for a, b in spans)
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+
+
+def test_flag_post_gives_stable_slipups() -> None:
+    post = Post(
+        event_id="e1",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        post_id="p1",
+        employee_id="emp1",
+        network="linkedin",
+        account_id="a1",
+        text="Internal only: Rivalcorp is garbage",
+    )
+    now = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    first = flag_post(POLICY, post, "Sales", "emea", now)
+    again = flag_post(POLICY, post, "Sales", "emea", now)
+    assert [s.slipup_id for s in first] == [s.slipup_id for s in again]
+    assert {s.category for s in first} == {"confidential_leak", "competitor_attack"}
+    assert len({s.slipup_id for s in first}) == len(first)
+    assert all(s.department == "Sales" and s.post_id == "p1" for s in first)
+
+
+# --- broken policy files -----------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+def test_syntax_errors_carry_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[categories.x]\nseverity = "low"\nhint = \n')
+    [problem] = lint(path)
+    assert problem.line == 3 and "TOML syntax" in problem.message
+    with pytest.raises(PolicyError):
+        Policy.load(path)
+
+
+def test_semantic_problems_carry_line_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "version = 1\n"
+        "[categories.x]\n"
+        'severity = "huge"\n'
+        'hint = "h"\n'
+        'terms = ["ok", "!!!"]\n'
+        'patterns = ["(unclosed"]\n'
+        'detectors = ["dna"]\n'
+        "colour = 1\n"
+        "[categories.empty]\n"
+        'severity = "low"\n'
+        'hint = "x"\n'
+        "[[categories.x.near]]\n"
+        'name = "n"\n'
+        'terms = ["$rivals"]\n'
+        'near = ["bad"]\n'
+        "[extra]\n",
+    )
+    found = {(p.key, p.line) for p in lint(path)}
+    assert ("categories.x.severity", 3) in found
+    assert ("categories.x.terms", 5) in found  # "!!!" has no letters
+    assert ("categories.x.patterns[0]", 6) in found
+    assert ("categories.x.detectors", 7) in found
+    assert ("categories.x.colour", 8) in found
+    assert ("categories.empty", 9) in found
+    assert ("categories.x.near[0].terms", 14) in found
+    assert ("extra", None) in found or any(key == "extra" for key, _ in found)
+
+
+def test_missing_hint_and_include(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, 'include = ["nowhere.toml"]\n[categories.x]\nseverity = "low"\nterms = ["a b"]\n'
+    )
+    messages = {(p.key, p.message) for p in lint(path)}
+    assert ("categories.x.hint", "is required") in messages
+    assert any("cannot read" in message for _, message in messages)
+
+
+def test_the_default_policy_lints_clean() -> None:
+    assert lint() == []
+
+
+def test_cli_check_and_lint(tmp_path: Path) -> None:
+    runner = CliRunner()
+    fired = runner.invoke(cli, ["policy", "check", "Rivalcorp is garbage, call 06 12 34 56 78"])
+    assert fired.exit_code == 1
+    assert "competitor_attack/disparaging_competitor" in fired.output
+    assert "[phone]" in fired.output and "CRITICAL" in fired.output
+    clean = runner.invoke(cli, ["policy", "check", "Proud of the team"])
+    assert clean.exit_code == 0 and "clean" in clean.output
+    assert runner.invoke(cli, ["policy", "lint"]).exit_code == 0
+    broken = write(tmp_path, '[categories.x]\nseverity = "urgent"\nhint = "h"\nterms = ["a"]\n')
+    result = runner.invoke(cli, ["policy", "lint", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:2: categories.x.severity" in result.output
