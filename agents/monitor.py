@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import faust
 import msgspec
-from faust.types import EventT
 
+from agents import KafkaOutput, batches, payloads
 from pipeline.alerts import Delivery, WebhookNotifier
 from pipeline.policy import Policy, flag_post
 from pipeline.spikes import SpikeConfig, SpikeDetector
@@ -94,11 +94,6 @@ class IdleClock:
         return self._detector.advance_to(watermark.timestamp() + elapsed)
 
 
-def batches(stream: faust.StreamT, settings: Settings) -> AsyncIterator[Sequence[EventT]]:
-    """Batches bounded in rows and time, acked by the caller once their output is safe."""
-    return cast(faust.Stream, stream).noack_take(settings.batch_rows, within=settings.batch_seconds)
-
-
 def register(
     app: faust.App,
     topics: Topics,
@@ -118,22 +113,23 @@ def register(
     slipups_topic = topics.slipups.get_topic_name()
     alerts_topic = topics.alerts.get_topic_name()
 
+    output = KafkaOutput(settings)
+
     @app.agent(topics.employees, name="monitor-roster")
     async def keep_roster(stream: faust.StreamT) -> None:
-        async for employee_bytes in stream:
-            employee = employee_decoder.decode(employee_bytes)
-            key = employee.employee_id.encode()
-            value = roster_update(roster.get(key), employee)
-            if value is not None:
-                roster[key] = value
+        async for batch in stream:
+            for employee in employee_decoder.decode_lines(batch):
+                key = employee.employee_id.encode()
+                value = roster_update(roster.get(key), employee)
+                if value is not None:
+                    roster[key] = value
 
     @app.agent(topics.posts, name="monitor-scan")
     async def scan(stream: faust.StreamT) -> None:
         async for batch in batches(stream, settings):
             flagged_at = datetime.now(UTC)
-            deliveries = []
-            for event in batch:
-                post = post_decoder.decode(event.message.value or b"")
+            for _, record in payloads(batch):
+                post = post_decoder.decode(record)
                 entry = roster.get(post.employee_id.encode())
                 known = roster_decoder.decode(entry) if entry else None
                 for slipup in flag_post(
@@ -143,33 +139,19 @@ def register(
                     known.region if known else "",
                     flagged_at,
                 ):
-                    value = slipups.slipup_encoder.encode(slipup)
-                    deliveries.append(
-                        await app.producer.send(
-                            slipups_topic, post.post_id.encode(), value, None, None, None
-                        )
+                    await output.add(
+                        slipups_topic, post.post_id.encode(), slipups.slipup_encoder.encode(slipup)
                     )
-            await app.producer.flush()
-            for delivery in deliveries:
-                await delivery
+            await output.flush()
             for event in batch:
                 await stream.ack(event)
 
     async def send_alerts(alerts: list[Alert]) -> None:
-        deliveries = [
-            await app.producer.send(
-                alerts_topic,
-                alert.incident_id.encode(),
-                slipups.slipup_encoder.encode(alert),
-                None,
-                None,
-                None,
+        for alert in alerts:
+            await output.add(
+                alerts_topic, alert.incident_id.encode(), slipups.slipup_encoder.encode(alert)
             )
-            for alert in alerts
-        ]
-        await app.producer.flush()
-        for delivery in deliveries:
-            await delivery
+        await output.flush()
         for alert in alerts:
             log.info("%s", alert.summary)
 
@@ -177,10 +159,8 @@ def register(
     async def spikes(stream: faust.StreamT) -> None:
         async for batch in batches(stream, settings):
             alerts: list[Alert] = []
-            for event in batch:
-                alerts += detector.observe(
-                    slipups.slipup_decoder.decode(event.message.value or b"")
-                )
+            for _, record in payloads(batch):
+                alerts += detector.observe(slipups.slipup_decoder.decode(record))
             idle_clock.observed()
             await send_alerts(alerts)
             for event in batch:
@@ -208,8 +188,9 @@ def register(
         await notifier.start()
         try:
             async for batch in batches(stream, settings):
+                for _, alert in payloads(batch):
+                    notifier.enqueue(slipups.alert_decoder.decode(alert))
                 for event in batch:
-                    notifier.enqueue(slipups.alert_decoder.decode(event.message.value or b""))
                     await stream.ack(event)
         finally:
             await notifier.close()

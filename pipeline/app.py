@@ -8,6 +8,10 @@
                           ├─> chorus.account_stats
                           └─> chorus.dlq        (bad input, with its reason)
 
+    chorus.employees ─> monitor-roster (a GlobalTable: every worker has the roster)
+    chorus.posts ─> monitor-scan (policy) ─> chorus.slipups
+    chorus.slipups ─> monitor-spikes (one detector) ─> chorus.alerts ─> monitor-notify ─> webhooks
+
 `declare_topics` creates them all before the worker starts, with their
 partitions; the topics the audience graph is made of keep everything
 (`retention.ms=-1`): after a restart the audience agent rebuilds its graph by
@@ -18,19 +22,23 @@ topic Chorus writes holds micro-batches of records (`agents.KafkaOutput`):
 faust's per-message machinery costs more than Chorus's work on an event, so
 it is paid once per batch.
 Topics whose consumer keeps one global state (the audience graph, the spike
-detector) have one partition; the others have `CHORUS_PARTITIONS`.
+detector) have one partition; the others (raw, engagement) have
+`CHORUS_PARTITIONS`. Posts have one partition so that the spike detector sees
+them in event-time order (see `pipeline.ingest.raw_key`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import faust
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from agents import ingest
+from agents import ingest, monitor
+from pipeline.alerts import parse_webhooks
 from pipeline.settings import Settings
 
 
@@ -60,6 +68,7 @@ SINGLE_PARTITION = {
     "employees",
     "follows",
     "identity",
+    "posts",
     "account_stats",
     "slipups",
     "alerts",
@@ -109,4 +118,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
     if settings.runs("ingest"):
         ingest.register(app, topics, settings)
+    if settings.runs("monitor"):
+        monitor.register(
+            app,
+            topics,
+            settings,
+            policy_path=Path(settings.policy_file) if settings.policy_file else None,
+            webhooks=parse_webhooks(settings.alert_webhooks),
+        )
     return app, topics

@@ -279,6 +279,57 @@ class Ingestor:
         return Accepted(ROUTES[type(event)], key.encode(), normalised)
 
 
+class _Keyed(msgspec.Struct):
+    """Just enough of a raw event to key it: unknown fields are skipped."""
+
+    type: str = ""
+    employee_id: str = ""
+    post_id: str = ""
+    network: str = ""
+    account_id: str = ""
+    follower_id: str = ""
+    network_a: str = ""
+    account_a: str = ""
+    network_b: str = ""
+    account_b: str = ""
+
+
+_keyed_decoder = msgspec.json.Decoder(_Keyed)
+
+
+def raw_key(raw: bytes) -> bytes | None:
+    """The Kafka key a producer should give a raw event on chorus.raw.
+
+    Events that must be processed in order share a key, so they share a raw
+    partition and one ingest instance handles them in order: one follow edge's
+    follows and unfollows, one employee's roster changes, one identity link.
+    Every post shares one key: the slip-up spike detector counts in event
+    time, and one ordered stream of posts needs no cross-partition watermark
+    (posts are few; follows and engagement, the bulk, spread out). None for
+    input that does not parse: it goes to any partition, then to dead letters.
+    """
+    try:
+        event = _keyed_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    match event.type:
+        case "post":
+            return b"posts"
+        case "follow":
+            return f"{event.network.lower()}/{event.account_id}/{event.follower_id}".encode()
+        case "identity_link":
+            a = f"{event.network_a.lower()}/{event.account_a}"
+            b = f"{event.network_b.lower()}/{event.account_b}"
+            return f"{min(a, b)}|{max(a, b)}".encode()
+        case "employee":
+            return event.employee_id.encode()
+        case "engagement":
+            return event.post_id.encode()
+        case "account_stats":
+            return f"{event.network.lower()}/{event.account_id}".encode()
+    return None
+
+
 def _network(name: str) -> str:
     network = name.strip().lower()
     if not network:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from kafka import KafkaProducer
 
+from pipeline.ingest import raw_key
 from pipeline.settings import Settings
 
 
@@ -15,11 +16,14 @@ def produce(
     topic: str | None = None,
     progress: Callable[[int], None] | None = None,
     every: int = 10_000,
+    key: Callable[[bytes], bytes | None] = raw_key,
 ) -> int:
     """Send every value to `topic` (default: chorus.raw); returns how many were sent.
 
-    Raises if the broker refused any of them: `flush` waits for every delivery
-    and a failed future re-raises.
+    Each value is keyed with `key` (default: the raw-event key that keeps
+    related events in order, `pipeline.ingest.raw_key`). Raises if the broker
+    refused any of them: `flush` waits for every delivery and a failed future
+    re-raises.
     """
     target = topic or settings.topic("raw")
     producer = KafkaProducer(
@@ -32,7 +36,7 @@ def produce(
     pending = []
     try:
         for value in values:
-            pending.append(producer.send(target, value))
+            pending.append(producer.send(target, value, key=key(value)))
             sent += 1
             if sent % every == 0:
                 producer.flush()

@@ -62,6 +62,12 @@ class Settings:
     agents: str = setting(
         "CHORUS_AGENTS", "all", "agents this worker runs: `all` or a list such as `ingest,sink`"
     )
+    policy_file: str = setting(
+        "CHORUS_POLICY_FILE", "", "slip-up policy (TOML); empty: the shipped default policy"
+    )
+    alert_webhooks: str = setting(
+        "CHORUS_ALERT_WEBHOOKS", "", "comma-separated webhook URLs that receive alerts"
+    )
     worker_port: int = setting("CHORUS_WORKER_PORT", 16066, "worker web port (/metrics)")
     clickhouse_host: str = setting("CHORUS_CLICKHOUSE_HOST", "127.0.0.1", "ClickHouse host")
     clickhouse_port: int = setting("CHORUS_CLICKHOUSE_PORT", 19000, "ClickHouse native port")

@@ -1,0 +1,317 @@
+"""The incremental dedup graph: who follows which active employee, merged into persons.
+
+Follower accounts are nodes (interned pseudonyms); identity links with a
+confidence at or above the threshold merge them into persons, kept as labelled
+components (union by size with explicit relabelling, so a node's person is one
+list lookup and a snapshot reads every label at once with numpy). Per node the
+graph keeps how many *live* employee accounts (owned by an active employee) it
+follows; per component, how many of its nodes are live followers and how many
+are employee accounts (such a person is a colleague, never audience; an
+employee's own account is never an audience account, but their linked
+personal accounts are). The company's distinct accounts and persons are
+counters updated from those in O(1) per follow, amortised O(log n) per link.
+
+What costs more, and by how much:
+- removing a link (a later event for the pair below the threshold) re-walks the
+  links of that one component: O(its nodes + its links);
+- (de)activating an employee or changing their accounts walks the followers
+  of their accounts: O(their followers);
+- department or region moves cost nothing here: scopes are computed by the
+  snapshot (`pipeline.audience.metrics`).
+
+Every `apply` is an absolute assignment, so a replay of any suffix of the
+stream leaves the state unchanged: follows and unfollows set an edge (their
+Kafka key orders them per account); roster entries, identity links and account
+stats keep the latest `occurred_at` (ties: the later arrival), because a pair's
+two links may travel on different partitions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipeline.audience.metrics import snapshot
+from schemas.events import AccountStats, AnyEvent, Employee, Follow, IdentityLink, Post
+from schemas.metrics import MetricRow
+
+AccountKey = tuple[str, str]  # (network, account_id) of an employee's own account
+
+
+@dataclass(slots=True, eq=False)
+class EmployeeAccountState:
+    """One employee account: its complete follower list (node ids) and what the network says."""
+
+    network: str
+    account_id: str
+    followers: set[int] = field(default_factory=set)
+    owner: str | None = None  # employee_id of the latest roster entry listing it
+    live: bool = False  # owned by an active employee: its followers are audience
+    stats: AccountStats | None = None
+    sample: list[int] = field(default_factory=list)  # node ids of stats.follower_sample
+
+    @property
+    def naive_followers(self) -> int:
+        """What an advocacy tool reports: the network's count, else the list's length."""
+        return self.stats.followers_count if self.stats is not None else len(self.followers)
+
+
+class AudienceGraph:
+    """The live audience of the active employees; feed it normalised events with `apply`."""
+
+    def __init__(self, link_threshold: float = 0.5) -> None:
+        self.link_threshold = link_threshold
+        self.node_ids: dict[str, int] = {}  # pseudonym -> node id
+        self.component: list[int] = []  # node -> label of its person (a member's node id)
+        self.live_refs: list[int] = []  # node -> live employee accounts it follows
+        self.component_live: list[int] = []  # label -> nodes with live_refs > 0
+        self.component_employees: list[int] = []  # label -> employee-account nodes in it
+        self.members: dict[int, list[int]] = {}  # label -> nodes, for components of 2+
+        self.employee_listings: dict[int, int] = {}  # node -> roster entries listing it
+        self.links: dict[tuple[int, int], tuple[datetime, float]] = {}
+        self.adjacency: dict[int, set[int]] = {}  # node -> linked nodes (links >= threshold)
+        self.accounts: dict[AccountKey, EmployeeAccountState] = {}
+        self.roster: dict[str, Employee] = {}
+        self.campaign_posts: dict[str, tuple[str, str]] = {}  # post_id -> (campaign, employee)
+        self.distinct_accounts = 0  # live company count
+        self.distinct_persons = 0  # live company count
+
+    # -- events ---------------------------------------------------------------
+
+    def apply(self, event: AnyEvent) -> None:
+        """Fold one normalised event into the graph (idempotent; other types are ignored)."""
+        match event:
+            case Follow():
+                self._follow(event)
+            case IdentityLink():
+                self._link(event)
+            case Employee():
+                self._roster_entry(event)
+            case AccountStats():
+                self._stats(event)
+            case Post():
+                self._post(event)
+
+    def _follow(self, event: Follow) -> None:
+        key = (event.network, event.account_id)
+        account = self.accounts.get(key)
+        if account is None:
+            account = self.accounts[key] = EmployeeAccountState(event.network, event.account_id)
+        node = self.node_ids.get(event.follower_id)
+        if event.action == "follow":
+            if node is None:
+                node = self._new_node(event.follower_id)
+            elif node in account.followers:
+                return
+            account.followers.add(node)
+            if account.live:
+                self._add_live_ref(node)
+        elif node is not None and node in account.followers:
+            account.followers.remove(node)
+            if account.live:
+                self._remove_live_ref(node)
+
+    def _new_node(self, pseudonym: str) -> int:
+        node = len(self.component)
+        self.node_ids[pseudonym] = node
+        self.component.append(node)
+        self.live_refs.append(0)
+        self.component_live.append(0)
+        self.component_employees.append(0)
+        return node
+
+    def _node(self, pseudonym: str) -> int:
+        node = self.node_ids.get(pseudonym)
+        return self._new_node(pseudonym) if node is None else node
+
+    def _add_live_ref(self, node: int) -> None:
+        refs = self.live_refs[node] + 1
+        self.live_refs[node] = refs
+        if refs == 1:
+            if node not in self.employee_listings:
+                self.distinct_accounts += 1
+            label = self.component[node]
+            live = self.component_live[label] + 1
+            self.component_live[label] = live
+            if live == 1 and not self.component_employees[label]:
+                self.distinct_persons += 1
+
+    def _remove_live_ref(self, node: int) -> None:
+        refs = self.live_refs[node] - 1
+        self.live_refs[node] = refs
+        if refs == 0:
+            if node not in self.employee_listings:
+                self.distinct_accounts -= 1
+            label = self.component[node]
+            live = self.component_live[label] - 1
+            self.component_live[label] = live
+            if live == 0 and not self.component_employees[label]:
+                self.distinct_persons -= 1
+
+    # -- persons ----------------------------------------------------------------
+
+    def _counted(self, label: int) -> int:
+        """1 if component `label` is a person the company reaches, else 0."""
+        return int(self.component_live[label] > 0 and not self.component_employees[label])
+
+    def _recount(self, before: int, labels: list[int]) -> None:
+        self.distinct_persons += sum(map(self._counted, labels)) - before
+
+    def _link(self, event: IdentityLink) -> None:
+        a, b = self._node(event.account_a), self._node(event.account_b)
+        if a == b:
+            return
+        pair = (a, b) if a < b else (b, a)
+        previous = self.links.get(pair)
+        if previous is not None and event.occurred_at < previous[0]:
+            return
+        self.links[pair] = (event.occurred_at, event.confidence)
+        was = previous is not None and previous[1] >= self.link_threshold
+        now = event.confidence >= self.link_threshold
+        if now and not was:
+            self.adjacency.setdefault(a, set()).add(b)
+            self.adjacency.setdefault(b, set()).add(a)
+            self._union(a, b)
+        elif was and not now:
+            self._unlink(a, b)
+            self._split(self.component[a])
+
+    def _unlink(self, a: int, b: int) -> None:
+        for x, y in ((a, b), (b, a)):
+            neighbours = self.adjacency[x]
+            neighbours.discard(y)
+            if not neighbours:
+                del self.adjacency[x]
+
+    def _union(self, a: int, b: int) -> None:
+        big, small = self.component[a], self.component[b]
+        if big == small:
+            return
+        big_members = self.members.get(big, [big])
+        small_members = self.members.get(small, [small])
+        if len(big_members) < len(small_members):
+            big, small = small, big
+            big_members, small_members = small_members, big_members
+        before = self._counted(big) + self._counted(small)
+        for node in small_members:
+            self.component[node] = big
+        big_members.extend(small_members)
+        self.members[big] = big_members
+        self.members.pop(small, None)
+        self.component_live[big] += self.component_live[small]
+        self.component_employees[big] += self.component_employees[small]
+        self.component_live[small] = self.component_employees[small] = 0
+        self._recount(before, [big])
+
+    def _split(self, label: int) -> None:
+        """After a link removal: re-walk the component's remaining links, relabel its pieces."""
+        nodes = self.members.pop(label)
+        before = self._counted(label)
+        self.component_live[label] = self.component_employees[label] = 0
+        unseen = set(nodes)
+        labels = []
+        while unseen:
+            start = label if label in unseen else min(unseen)
+            unseen.discard(start)
+            piece, queue = [start], deque([start])
+            while queue:
+                for neighbour in self.adjacency.get(queue.popleft(), ()):
+                    if neighbour in unseen:
+                        unseen.discard(neighbour)
+                        piece.append(neighbour)
+                        queue.append(neighbour)
+            for node in piece:
+                self.component[node] = start
+            self.component_live[start] = sum(self.live_refs[node] > 0 for node in piece)
+            self.component_employees[start] = sum(node in self.employee_listings for node in piece)
+            if len(piece) > 1:
+                self.members[start] = piece
+            labels.append(start)
+        self._recount(before, labels)
+
+    # -- roster -------------------------------------------------------------------
+
+    def _roster_entry(self, event: Employee) -> None:
+        previous = self.roster.get(event.employee_id)
+        if previous is not None and event.occurred_at < previous.occurred_at:
+            return
+        self.roster[event.employee_id] = event
+        old = (
+            {(a.network, a.account_id): a.pseudonym for a in previous.accounts} if previous else {}
+        )
+        new = {(a.network, a.account_id): a.pseudonym for a in event.accounts}
+        for key in old.keys() - new.keys():
+            dropped = self.accounts[key]
+            if dropped.owner == event.employee_id:
+                dropped.owner = None
+                self._set_live(dropped, False)
+        for key in new:
+            account = self.accounts.get(key)
+            if account is None:
+                account = self.accounts[key] = EmployeeAccountState(*key)
+            account.owner = event.employee_id
+            self._set_live(account, event.active)
+        for pseudonym in filter(None, old.values()):  # empty: not through ingest
+            self._list_employee_node(self._node(pseudonym), -1)
+        for pseudonym in filter(None, new.values()):
+            self._list_employee_node(self._node(pseudonym), +1)
+
+    def _set_live(self, account: EmployeeAccountState, live: bool) -> None:
+        if account.live == live:
+            return
+        account.live = live
+        change = self._add_live_ref if live else self._remove_live_ref
+        for node in account.followers:
+            change(node)
+
+    def _list_employee_node(self, node: int, change: int) -> None:
+        listings = self.employee_listings.get(node, 0) + change
+        if listings:
+            self.employee_listings[node] = listings
+        else:
+            self.employee_listings.pop(node, None)
+        if listings != (1 if change > 0 else 0):  # listed before and after
+            return
+        if self.live_refs[node]:  # an employee's own account is never an audience account
+            self.distinct_accounts -= change
+        label = self.component[node]
+        before = self._counted(label)
+        self.component_employees[label] += change
+        self._recount(before, [label])
+
+    # -- stats and campaigns ------------------------------------------------------
+
+    def _stats(self, event: AccountStats) -> None:
+        key = (event.network, event.account_id)
+        account = self.accounts.get(key)
+        if account is None:
+            account = self.accounts[key] = EmployeeAccountState(*key)
+        if account.stats is None or event.occurred_at >= account.stats.occurred_at:
+            account.stats = event
+            account.sample = [self._node(follower) for follower in event.follower_sample or ()]
+
+    def _post(self, event: Post) -> None:
+        if event.campaign_id is None:
+            self.campaign_posts.pop(event.post_id, None)
+        else:
+            self.campaign_posts[event.post_id] = (event.campaign_id, event.employee_id)
+
+    # -- reading ------------------------------------------------------------------
+
+    def snapshot(self, snapshot_id: str, taken_at: datetime) -> list[MetricRow]:
+        """Every metric of every scope now (see `pipeline.audience.metrics`)."""
+        return snapshot(self, snapshot_id, taken_at)
+
+    def person_of(self, pseudonym: str) -> int | None:
+        """The person label of an account, None if the graph never saw it."""
+        node = self.node_ids.get(pseudonym)
+        return None if node is None else self.component[node]
+
+    def active_employees(self) -> list[Employee]:
+        """The latest roster entry of every active employee, by employee_id."""
+        return [e for _, e in sorted(self.roster.items()) if e.active]
+
+    def live_accounts(self) -> list[EmployeeAccountState]:
+        """Accounts of active employees, in a stable order."""
+        return [a for _, a in sorted(self.accounts.items()) if a.live]
