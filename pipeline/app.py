@@ -8,6 +8,9 @@
                           ├─> chorus.account_stats
                           └─> chorus.dlq        (bad input, with its reason)
 
+    chorus.employees, follows, identity, account_stats, posts ─> audience (one graph)
+        ─> every CHORUS_SNAPSHOT_SECONDS ─> chorus.metrics
+
     chorus.employees ─> monitor-roster (a GlobalTable: every worker has the roster)
     chorus.posts ─> monitor-scan (policy) ─> chorus.slipups
     chorus.slipups ─> monitor-spikes (one detector) ─> chorus.alerts ─> monitor-notify ─> webhooks
@@ -37,7 +40,7 @@ import faust
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from agents import ingest, monitor
+from agents import audience, ingest, monitor
 from pipeline.alerts import parse_webhooks
 from pipeline.settings import Settings
 
@@ -118,6 +121,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
     if settings.runs("ingest"):
         ingest.register(app, topics, settings)
+    if settings.runs("audience"):
+        audience.register(app, topics, settings)
     if settings.runs("monitor"):
         monitor.register(
             app,

@@ -62,6 +62,12 @@ class Settings:
     agents: str = setting(
         "CHORUS_AGENTS", "all", "agents this worker runs: `all` or a list such as `ingest,sink`"
     )
+    link_threshold: float = setting(
+        "CHORUS_LINK_THRESHOLD", 0.5, "identity links below this confidence are ignored"
+    )
+    snapshot_seconds: float = setting(
+        "CHORUS_SNAPSHOT_SECONDS", 30.0, "how often the audience graph is snapshotted (if changed)"
+    )
     policy_file: str = setting(
         "CHORUS_POLICY_FILE", "", "slip-up policy (TOML); empty: the shipped default policy"
     )

@@ -1,0 +1,170 @@
+"""The live audience graph: the typed topics in, community snapshots out.
+
+    chorus.employees ┐
+    chorus.follows   │                                  every CHORUS_SNAPSHOT_SECONDS,
+    chorus.identity  ├─> audience (one AudienceGraph) ──> when it changed ──> chorus.metrics
+    chorus.account_stats                                  (-> ClickHouse by the sink)
+    chorus.posts     ┘ (campaign relays)
+
+The graph is one global state: its topics have one partition each, which
+faust's assignor gives to one worker together (same partition count,
+co-partitioned). The state lives in memory and is rebuilt, when this worker
+gets the partitions, by reading the topics from their start (they are kept
+for ever) up to their end at that moment; then the agents go on from their
+committed offsets. Events applied twice that way are harmless: every
+`AudienceGraph.apply` is an absolute assignment.
+
+A snapshot pauses the agents (they wait on the same lock) while it runs in a
+thread, so the event loop keeps heartbeating and the graph does not change
+under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import faust
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from agents import KafkaOutput, batches, payloads
+from pipeline.audience import AudienceGraph
+from schemas import metrics
+from schemas.events import AccountStats, Employee, Follow, IdentityLink, Post, decoder_for
+
+if TYPE_CHECKING:
+    from pipeline.app import Topics
+    from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# The topics of the graph, in the order a rebuild reads them.
+INPUTS = (
+    ("employees", Employee),
+    ("identity", IdentityLink),
+    ("account_stats", AccountStats),
+    ("follows", Follow),
+    ("posts", Post),
+)
+
+
+class LiveAudience:
+    """The graph, whether it is built, and what changed since the last snapshot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = asyncio.Lock()
+        self.graph = AudienceGraph(link_threshold=settings.link_threshold)
+        self.built = False
+        self.changed = False
+        self.as_of: datetime | None = None  # latest event time applied
+
+    def apply(self, event: Employee | IdentityLink | AccountStats | Follow | Post) -> None:
+        self.graph.apply(event)
+        self.changed = True
+        if self.as_of is None or event.occurred_at > self.as_of:
+            self.as_of = event.occurred_at
+
+    async def ensure_built(self) -> None:
+        """Rebuild from the topics unless built; call with the lock held."""
+        if self.built:
+            return
+        started = time.monotonic()
+        self.graph = AudienceGraph(link_threshold=self.settings.link_threshold)
+        self.as_of = None
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=8 << 20,
+        )
+        await consumer.start()
+        applied = 0
+        try:
+            for name, kind in INPUTS:
+                applied += await self._replay(
+                    consumer, self.settings.topic(name), decoder_for(kind)
+                )
+        finally:
+            await consumer.stop()
+        self.built = True
+        self.changed = True
+        log.info(
+            "audience graph rebuilt from %d events in %.1fs: %d distinct persons",
+            applied,
+            time.monotonic() - started,
+            self.graph.distinct_persons,
+        )
+
+    async def _replay(
+        self, consumer: AIOKafkaConsumer, topic: str, decoder: msgspec.json.Decoder
+    ) -> int:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        applied = 0
+        while await consumer.position(partition) < end:
+            fetched = await consumer.getmany(partition, timeout_ms=1000, max_records=2000)
+            for message in fetched.get(partition, ()):
+                if message.offset >= end:
+                    break
+                for event in decoder.decode_lines(message.value or b""):
+                    self.apply(event)
+                    applied += 1
+        return applied
+
+    async def snapshot(self) -> list[metrics.MetricRow]:
+        """The snapshot rows if the graph changed since the last one; call with the lock held."""
+        if not (self.built and self.changed):
+            return []
+        taken_at = self.as_of or datetime.now(UTC)
+        snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns() % 10**9:09d}"
+        rows = await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
+        self.changed = False
+        return rows
+
+
+def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+    live = LiveAudience(settings)
+    output = KafkaOutput(settings)
+    metrics_topic = topics.metrics.get_topic_name()
+
+    def consume(name: str, kind: type) -> None:
+        decoder = decoder_for(kind)
+
+        async def agent(stream: faust.StreamT) -> None:
+            async for batch in batches(stream, settings):
+                async with live.lock:
+                    await live.ensure_built()
+                    for _, record in payloads(batch):
+                        live.apply(decoder.decode(record))
+                for event in batch:
+                    await stream.ack(event)
+
+        app.agent(getattr(topics, name), name=f"audience-{name}")(agent)
+
+    for name, kind in INPUTS:
+        consume(name, kind)
+
+    @app.on_partitions_revoked.connect
+    def forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Another worker may own the graph's topics now; rebuild if they come back.
+        revoked: set[faust.types.TP] = args[0] if args else kwargs.get("revoked", set())
+        if any(tp.topic in {settings.topic(name) for name, _ in INPUTS} for tp in revoked):
+            live.built = False
+
+    @app.timer(settings.snapshot_seconds, name="audience-snapshot")
+    async def take_snapshot() -> None:
+        started = time.monotonic()
+        async with live.lock:
+            rows = await live.snapshot()
+        if not rows:
+            return
+        for row in rows:
+            await output.add(metrics_topic, None, metrics.encoder.encode(row))
+        await output.flush()
+        log.info("audience snapshot: %d rows in %.1fs", len(rows), time.monotonic() - started)
