@@ -234,6 +234,16 @@ class Incident:
     p_value: float
     summary: str
 
+    def line(self) -> str:
+        """One line for people: status, scope, when, how unusual."""
+        resolved = f"{self.resolved_at:%Y-%m-%d %H:%M}" if self.resolved_at else "open"
+        return (
+            f"{self.status:8} {self.scope_kind}={self.scope:24} "
+            f"opened {self.opened_at:%Y-%m-%d %H:%M} UTC  resolved {resolved:16} "
+            f"count {self.count} (expected {self.baseline:.2f}, p={self.p_value:.1e})  "
+            f"{self.incident_id}"
+        )
+
 
 # Portable down to ClickHouse 18.16 (no window functions). Replayed alerts are
 # duplicate rows until ReplacingMergeTree merges them; these aggregates ignore them.

@@ -292,9 +292,12 @@ def test_idle_clock_resolves_incidents_without_new_slipups() -> None:
     assert {a.status for a in resolved} == {"resolved"} and not detector.open_incidents()
 
 
-def test_register_wires_the_agents() -> None:
-    settings = Settings()
-    app, topics = create_app(settings)
-    monitor.register(app, topics, settings, webhooks=["http://127.0.0.1:9/hook"])
+def test_the_app_wires_the_monitor() -> None:
+    app, _ = create_app(Settings(alert_webhooks="http://127.0.0.1:9/hook"))
     assert {"monitor-roster", "monitor-scan", "monitor-spikes", "monitor-notify"} <= set(app.agents)
     assert "roster" in app.tables
+
+
+def test_a_worker_runs_only_the_agents_it_is_told_to() -> None:
+    app, _ = create_app(Settings(agents="ingest"))
+    assert set(app.agents) == {"ingest"}

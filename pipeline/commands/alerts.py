@@ -41,10 +41,4 @@ def list_incidents(settings: Settings, limit: int) -> None:
     if not incidents:
         click.echo("no incidents")
     for incident in incidents:
-        resolved = f"{incident.resolved_at:%Y-%m-%d %H:%M}" if incident.resolved_at else "open"
-        click.echo(
-            f"{incident.status:8} {incident.scope_kind}={incident.scope:24} "
-            f"opened {incident.opened_at:%Y-%m-%d %H:%M} UTC  resolved {resolved:16} "
-            f"count {incident.count} (expected {incident.baseline:.2f}, p={incident.p_value:.1e})  "
-            f"{incident.incident_id}"
-        )
+        click.echo(incident.line())
