@@ -8,6 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHORUS := $(BIN)/chorus
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint format services-up services-down clean
 
@@ -20,7 +21,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	$(CHORUS) demo
 
-test: $(VENV)/.installed lint
+# Debian's chromium renders the dashboard in the browser test.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	else \
+		echo "the browser test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+	fi
+
+test: $(VENV)/.installed $(CHROMIUM) lint
 	$(CHORUS) services run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -18,14 +18,18 @@ if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 
-def batches(stream: faust.StreamT, settings: Settings) -> AsyncIterator[Sequence[EventT]]:
+def batches(
+    stream: faust.StreamT, settings: Settings, max_messages: int | None = None
+) -> AsyncIterator[Sequence[EventT]]:
     """Batches of events that are acked only when the agent says so.
 
     faust's `take()` acks in a `finally`, so a failed write would still move
     the offset; with `noack_take` the agent acks (`stream.ack(event)`) after
     its output is safely written.
     """
-    return cast(faust.Stream, stream).noack_take(settings.batch_rows, within=settings.batch_seconds)
+    return cast(faust.Stream, stream).noack_take(
+        max_messages or settings.batch_rows, within=settings.batch_seconds
+    )
 
 
 class KafkaOutput:

@@ -11,6 +11,8 @@
     chorus.employees, follows, identity, account_stats, posts ─> audience (one graph)
         ─> every CHORUS_SNAPSHOT_SECONDS ─> chorus.metrics
 
+    every typed and computed topic, chorus.dlq ─> sink_<topic> ─> ClickHouse (sql/)
+
     chorus.employees ─> monitor-roster (a GlobalTable: every worker has the roster)
     chorus.posts ─> monitor-scan (policy) ─> chorus.slipups
     chorus.slipups ─> monitor-spikes (one detector) ─> chorus.alerts ─> monitor-notify ─> webhooks
@@ -40,7 +42,7 @@ import faust
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from agents import audience, ingest, monitor
+from agents import audience, ingest, monitor, sink
 from pipeline.alerts import parse_webhooks
 from pipeline.settings import Settings
 
@@ -123,6 +125,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         ingest.register(app, topics, settings)
     if settings.runs("audience"):
         audience.register(app, topics, settings)
+    if settings.runs("sink"):
+        sink.register(app, topics, settings)
     if settings.runs("monitor"):
         monitor.register(
             app,

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import click
 
-from pipeline.commands import alerts, audience, bench, db, policy, services, simulate
+from pipeline.commands import alerts, audience, bench, dashboard, db, policy, services, simulate
 from pipeline.services import ServiceError
 from pipeline.settings import Settings
 
@@ -88,6 +88,7 @@ for group in (services.group, db.group, audience.group, policy.group, alerts.gro
     cli.add_command(group)
 cli.add_command(simulate.command)
 cli.add_command(bench.command)
+cli.add_command(dashboard.command)
 
 
 def main() -> None:

@@ -1,18 +1,130 @@
-"""`make demo`: the whole story on one machine, from nothing to the headline."""
+"""`make demo`: the whole story on one machine, from nothing to the headline.
+
+Services up, migrations, a worker, a simulated company of 2,500 employees
+streamed through Kafka, a wait until every topic is processed, then the
+headline from ClickHouse, the alert incidents and the dashboard. The worker is
+stopped at the end; the services are left running (`chorus services down`
+stops them).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
-from pipeline.services import ServiceError, kafka_round_trip, local_services
-from pipeline.settings import Settings
+from pipeline import warehouse
+from pipeline.app import Topics, declare_topics
+from pipeline.audience.report import Report
+from pipeline.lag import LagProbe
+from pipeline.producer import produce
+from pipeline.services import local_services
+from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.simulate import SimulationConfig, simulate
+
+DEMO_DIR = PROJECT_ROOT / "artifacts" / "demo"
 
 
-def run(settings: Settings, say: Callable[[str], None]) -> None:
-    say("1/2 services: starting the local Kafka broker and ClickHouse server")
+def run(
+    settings: Settings, say: Callable[[str], None], employees: int = 2500, seed: int = 7
+) -> Path:
+    started = time.monotonic()
+    settings = dataclasses.replace(settings, snapshot_seconds=min(settings.snapshot_seconds, 10.0))
+    say("1/6 services: the local Kafka broker and ClickHouse server")
     for service in local_services(settings):
         service.up(say)
-    say("2/2 smoke: a produce/consume round trip through the broker")
-    if not kafka_round_trip(settings.bootstrap_servers, settings.topic("healthcheck")):
-        raise ServiceError("the Kafka round trip failed; see `chorus services status`")
-    say("ok. The services are left running; stop them with `chorus services down`.")
+
+    say(f"2/6 database: migrations into `{settings.clickhouse_database}`")
+    warehouse.migrator(settings).migrate(say)
+
+    say(f"3/6 simulate: a company of {employees:,} employees (seed {seed})")
+    simulation = simulate(SimulationConfig(seed=seed, employees=employees))
+    lines = list(simulation.lines())
+    say(f"    {len(lines):,} events")
+
+    say("4/6 worker: every agent, one process")
+    declare_topics(settings)
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    log = DEMO_DIR / "worker.log"
+    worker = _start_worker(settings, log)
+    try:
+        say(f"5/6 stream: producing to {settings.topic('raw')} and waiting until all is processed")
+        produce(
+            settings,
+            lines,
+            progress=lambda sent: say(f"    sent {sent:,}/{len(lines):,}"),
+            every=250_000,
+        )
+        _wait_processed(settings, say, worker)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+    say("6/6 results (from ClickHouse)")
+    client = warehouse.client(settings)
+    report = Report.from_rows(warehouse.latest_snapshot_rows(client))
+    for line in report.lines():
+        say(line)
+    for line in _incidents(client):
+        say(line)
+    from pipeline.dashboard import write_dashboard
+
+    page = write_dashboard(settings, DEMO_DIR / "dashboard.html")
+    say(f"dashboard: {page}")
+    say(f"worker log: {log}")
+    say(
+        f"done in {time.monotonic() - started:.0f}s. The services are still running: `chorus services down` stops them."
+    )
+    return page
+
+
+def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CHORUS_SNAPSHOT_SECONDS": str(settings.snapshot_seconds)}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _wait_processed(
+    settings: Settings, say: Callable[[str], None], worker: subprocess.Popen[bytes]
+) -> None:
+    """Until no topic has lag, then two snapshot periods, so the last snapshot has everything."""
+    probe = LagProbe(settings, [settings.topic(f.name) for f in dataclasses.fields(Topics)])
+    try:
+        last_report = 0.0
+        while True:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}")
+            behind = sum(probe.lag().values())
+            if behind == 0:
+                break
+            if time.monotonic() - last_report > 5:
+                say(f"    {behind:,} records still to process")
+                last_report = time.monotonic()
+            time.sleep(1)
+        time.sleep(2 * settings.snapshot_seconds + 2)
+        while sum(probe.lag().values()):
+            time.sleep(1)
+    finally:
+        probe.close()
+
+
+def _incidents(client: warehouse.Client) -> list[str]:
+    from pipeline.alerts import recent_incidents
+
+    incidents = recent_incidents(client, limit=20)
+    if not incidents:
+        return ["alert incidents: none"]
+    return [f"alert incidents: {len(incidents)}"] + [
+        f"  {incident.line()}" for incident in incidents
+    ]

@@ -31,7 +31,11 @@ class LagProbe:
         committed = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
         lag = dict.fromkeys(self.topics, 0)
         for tp in partitions:
-            done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else starts[tp]
+            done = (
+                committed[tp].offset
+                if tp in committed and committed[tp].offset >= 0
+                else starts[tp]
+            )
             lag[tp.topic] += max(0, ends[tp] - done)
         return lag
 

@@ -1,0 +1,24 @@
+"""The executive dashboard: true vs naive reach, coverage, who brings new audience, slip-ups.
+
+`data` reads ClickHouse into a plain `Dashboard`, `render` draws it as one
+HTML page with plotly, `server` serves that page live. `chorus dashboard`
+(pipeline/commands/dashboard.py) and `make demo` write it with `write_dashboard`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.dashboard.data import WarehouseUnavailable, read_dashboard
+from pipeline.dashboard.render import render_page
+from pipeline.settings import Settings
+
+__all__ = ["WarehouseUnavailable", "write_dashboard"]
+
+
+def write_dashboard(settings: Settings, path: Path) -> Path:
+    """Read ClickHouse and write the self-contained page to `path` (WarehouseUnavailable if it cannot)."""
+    page = render_page(read_dashboard(settings))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

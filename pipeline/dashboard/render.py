@@ -1,0 +1,461 @@
+"""The dashboard page: a `Dashboard` in, one HTML document out.
+
+Charts are plotly figures; the page is a jinja2 template (`page.html.j2`) that
+places them in reading order under the headline. The plotly library is either
+inlined (the `--out` file opens offline, from a mail attachment or a USB
+stick) or linked (the live server sends it once and the browser caches it).
+Numbers are formatted here, in one place, so the headline, the tables and the
+tests agree to the character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from pipeline.audience.report import COVERAGE_TARGETS, overlap
+from pipeline.dashboard.data import SLIPUP_HISTORY, Dashboard
+
+TEMPLATES = Path(__file__).parent
+PLOTLY_PATH = "/plotly.min.js"  # where the live server serves the library
+
+# One palette for the whole page: what is counted twice is grey, the truth blue.
+NAIVE = "#9aa3ad"
+TRUE = "#1f5fa8"
+ESTIMATE_BAND = "rgba(31, 95, 168, 0.15)"
+EXCLUSIVE = "#2a9d8f"
+SHARED = "#c9d6e3"
+INCIDENT = "rgba(214, 40, 40, 0.14)"
+INCIDENT_MARK = "#d62828"
+CATEGORY_COLOURS = ("#e76f51", "#f4a261", "#8e5ea2", "#e9c46a", "#264653", "#d62828", "#6a994e")
+
+PLOT_CONFIG = {"displayModeBar": False, "responsive": True}
+
+
+# Numbers for people -------------------------------------------------------------
+
+
+def count(value: float) -> str:
+    """A count with thousands separators, rounded to a whole number: 1234567.4 -> '1,234,567'."""
+    return f"{round(value):,}"
+
+
+def percent(share: float, digits: int = 1) -> str:
+    """A share as a percentage: 0.6821 -> '68.2%'."""
+    return f"{share * 100:.{digits}f}%"
+
+
+def moment(value: datetime) -> str:
+    """A time for people, in UTC to the minute: '2026-10-07 14:05 UTC'."""
+    return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The four figures at the top, formatted."""
+
+    true_community: str  # distinct persons, counted exactly
+    estimated: str  # including accounts known only by count and sample
+    interval: str  # the 95 % interval of the estimate
+    naive_reach: str
+    overlap: str
+    employees: str
+
+
+def headline(dashboard: Dashboard) -> Headline | None:
+    company = dashboard.company
+    if company is None:
+        return None
+    return Headline(
+        true_community=count(company.distinct_persons),
+        estimated=count(company.estimated_persons),
+        interval=f"{count(company.ci_low)} – {count(company.ci_high)}",
+        naive_reach=count(company.naive_reach),
+        overlap=percent(overlap(company)),
+        employees=count(company.employees),
+    )
+
+
+# The page -----------------------------------------------------------------------
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(count=count, percent=percent, moment=moment)
+    return env
+
+
+def plotly_script(inline: bool) -> Markup:
+    """The <script> that loads plotly: the library itself, or a link to the live server's copy."""
+    if inline:
+        return Markup(f"<script>{get_plotlyjs()}</script>")
+    return Markup(f'<script src="{PLOTLY_PATH}"></script>')
+
+
+def render_page(
+    dashboard: Dashboard, *, inline_plotly: bool = True, refresh_seconds: int | None = None
+) -> str:
+    """The whole page; with `refresh_seconds` the browser reloads it on its own."""
+    charts = _charts(dashboard) if dashboard.latest is not None else {}
+    return (
+        _environment()
+        .get_template("page.html.j2")
+        .render(
+            dashboard=dashboard,
+            headline=headline(dashboard),
+            coverage_marks=_coverage_marks(dashboard),
+            charts=charts,
+            plotly=plotly_script(inline_plotly) if charts else Markup(""),
+            refresh_seconds=refresh_seconds,
+            problem=None,
+        )
+    )
+
+
+def render_problem(message: str, *, refresh_seconds: int | None = None) -> str:
+    """A page that says why there is no dashboard (ClickHouse down, not migrated...)."""
+    return (
+        _environment()
+        .get_template("page.html.j2")
+        .render(
+            dashboard=None,
+            headline=None,
+            coverage_marks=[],
+            charts={},
+            plotly=Markup(""),
+            refresh_seconds=refresh_seconds,
+            problem=message,
+        )
+    )
+
+
+def _coverage_marks(dashboard: Dashboard) -> list[tuple[str, str]]:
+    """('80%', '12 employees') for each coverage target the curve reaches."""
+    report = dashboard.latest
+    if report is None or not report.coverage:
+        return []
+    marks = []
+    for target in COVERAGE_TARGETS:
+        picked = len(report.employees_for(target))
+        reached = report.coverage[picked - 1].cumulative_share >= target - 1e-12
+        word = "employee" if picked == 1 else "employees"
+        marks.append((percent(target, 0), f"{picked:,} {word}" if reached else "not reached"))
+    return marks
+
+
+# The charts -----------------------------------------------------------------------
+
+
+def _charts(dashboard: Dashboard) -> dict[str, Markup]:
+    """Each chart's HTML (a div and the script that draws it), by name; empty ones left out."""
+    figures = {
+        "trend": _trend(dashboard),
+        "coverage": _coverage(dashboard),
+        "departments": _scopes(dashboard, "department"),
+        "regions": _scopes(dashboard, "region"),
+        "employees": _top_employees(dashboard),
+        "clusters": _clusters(dashboard),
+        "slipups": _slipups(dashboard),
+    }
+    return {
+        name: Markup(
+            figure.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"chart-{name}",
+                config=PLOT_CONFIG,
+            )
+        )
+        for name, figure in figures.items()
+        if figure is not None
+    }
+
+
+def _layout(figure: go.Figure, height: int, **extra: Any) -> go.Figure:
+    figure.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13},
+        separators=".,",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "traceorder": "normal"},
+        hoverlabel={"namelength": -1},
+        **extra,
+    )
+    figure.update_yaxes(automargin=True)
+    figure.update_xaxes(automargin=True)
+    return figure
+
+
+def _trend(dashboard: Dashboard) -> go.Figure:
+    trend = dashboard.trend
+    when = [s.taken_at for s in trend]
+    mode = "lines+markers" if len(trend) < 40 else "lines"
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=when + when[::-1],
+            y=[s.ci_high for s in trend] + [s.ci_low for s in trend][::-1],
+            fill="toself",
+            fillcolor=ESTIMATE_BAND,
+            line={"width": 0},
+            hoverinfo="skip",
+            name="95% interval",
+            legendrank=4,
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=when,
+            y=[s.estimated_persons for s in trend],
+            mode="lines",
+            line={"color": TRUE, "dash": "dot", "width": 1.5},
+            name="Estimated",
+            legendrank=3,
+            hovertemplate="%{y:,.0f}",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=when,
+            y=[s.distinct_persons for s in trend],
+            mode=mode,
+            line={"color": TRUE, "width": 3},
+            name="True community",
+            legendrank=2,
+            hovertemplate="%{y:,}",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=when,
+            y=[s.naive_reach for s in trend],
+            mode=mode,
+            line={"color": NAIVE, "width": 3},
+            name="Naive reach",
+            legendrank=1,
+            hovertemplate="%{y:,}",
+        )
+    )
+    _layout(figure, 330, hovermode="x unified")
+    figure.update_yaxes(tickformat=",d", rangemode="tozero")
+    return figure
+
+
+def _coverage(dashboard: Dashboard) -> go.Figure | None:
+    report = dashboard.latest
+    if report is None or not report.coverage:
+        return None
+    curve = report.coverage
+    figure = go.Figure(
+        go.Scatter(
+            x=[0] + [p.rank for p in curve],
+            y=[0.0] + [p.cumulative_share for p in curve],
+            mode="lines",
+            line={"color": TRUE, "width": 3, "shape": "hv"},
+            name="Share of the true community",
+            customdata=[["", 0]] + [[p.employee_id, p.cumulative_persons] for p in curve],
+            hovertemplate=(
+                "%{x} employees reach %{y:.1%} (%{customdata[1]:,} persons)"
+                "<br>last added: %{customdata[0]}<extra></extra>"
+            ),
+        )
+    )
+    for target in COVERAGE_TARGETS:
+        picked = len(report.employees_for(target))
+        figure.add_hline(y=target, line={"color": NAIVE, "dash": "dash", "width": 1})
+        if curve[picked - 1].cumulative_share >= target - 1e-12:
+            figure.add_trace(
+                go.Scatter(
+                    x=[picked],
+                    y=[target],
+                    mode="markers+text",
+                    marker={"color": EXCLUSIVE, "size": 10},
+                    text=[f"{percent(target, 0)}: {picked:,}"],
+                    textposition="bottom right",
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+    _layout(figure, 330, showlegend=False)
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.04], title="share of distinct persons")
+    figure.update_xaxes(title="employees, the one who adds most first", rangemode="tozero")
+    return figure
+
+
+def _bar_height(rows: int, per_row: int) -> int:
+    return max(220, 70 + rows * per_row)
+
+
+def _scopes(dashboard: Dashboard, kind: str) -> go.Figure | None:
+    scopes = dashboard.scopes(kind)
+    if not scopes:
+        return None
+    names = [s.name for s in scopes]
+    figure = go.Figure()
+    for label, values, colour in (
+        ("Naive", [s.naive_reach for s in scopes], NAIVE),
+        ("True (distinct persons)", [s.true_reach for s in scopes], TRUE),
+        ("Exclusive", [s.exclusive_reach for s in scopes], EXCLUSIVE),
+    ):
+        figure.add_trace(
+            go.Bar(
+                y=names,
+                x=values,
+                orientation="h",
+                name=label,
+                marker_color=colour,
+                hovertemplate="%{y}: %{x:,}<extra>" + label + "</extra>",
+            )
+        )
+    _layout(figure, _bar_height(len(scopes), 48), barmode="group", bargap=0.25)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickformat=",d")
+    return figure
+
+
+def _top_employees(dashboard: Dashboard) -> go.Figure | None:
+    top = dashboard.top_employees()
+    if not top:
+        return None
+    names = [f"{e.employee_id} · {e.department}" for e in top]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            y=names,
+            x=[e.exclusive_followers for e in top],
+            orientation="h",
+            name="Exclusive followers (no colleague reaches them)",
+            marker_color=EXCLUSIVE,
+            hovertemplate="%{y}: %{x:,} exclusive<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Bar(
+            y=names,
+            x=[e.followers - e.exclusive_followers for e in top],
+            orientation="h",
+            name="Shared with colleagues",
+            marker_color=SHARED,
+            hovertemplate="%{y}: %{x:,} shared<extra></extra>",
+        )
+    )
+    _layout(figure, _bar_height(len(top), 24), barmode="stack", bargap=0.3)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickformat=",d", title="followers (persons)")
+    return figure
+
+
+def _clusters(dashboard: Dashboard) -> go.Figure | None:
+    clusters = dashboard.clusters()[:15]
+    if not clusters:
+        return None
+    names = [
+        f"Cluster {c.number} · {c.employees:,} employee{'s' if c.employees != 1 else ''}"
+        for c in clusters
+    ]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            y=names,
+            x=[c.exclusive_followers for c in clusters],
+            orientation="h",
+            name="Exclusive followers",
+            marker_color=EXCLUSIVE,
+            hovertemplate="%{y}: %{x:,} exclusive<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Bar(
+            y=names,
+            x=[c.followers - c.exclusive_followers for c in clusters],
+            orientation="h",
+            name="Followers shared with colleagues",
+            marker_color=SHARED,
+            hovertemplate="%{y}: %{x:,} shared<extra></extra>",
+        )
+    )
+    _layout(figure, _bar_height(len(clusters), 24), barmode="stack", bargap=0.3)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickformat=",d", title="followers of its employees, summed")
+    return figure
+
+
+def _slipups(dashboard: Dashboard) -> go.Figure | None:
+    counts = dashboard.slipups
+    if not counts:
+        return None
+    width = timedelta(hours=1) if dashboard.slipup_bucket == "hour" else timedelta(days=1)
+    categories = sorted({c.category for c in counts})
+    figure = go.Figure()
+    for number, category in enumerate(categories):
+        mine = [c for c in counts if c.category == category]
+        figure.add_trace(
+            go.Bar(
+                x=[c.bucket + width / 2 for c in mine],
+                y=[c.slipups for c in mine],
+                width=width.total_seconds() * 1000 * 0.85,
+                name=category.replace("_", " "),
+                marker_color=CATEGORY_COLOURS[number % len(CATEGORY_COLOURS)],
+                customdata=[moment(c.bucket) for c in mine],
+                hovertemplate="%{customdata}: %{y:,}<extra>" + category + "</extra>",
+            )
+        )
+    # The span of the trend where the slip-up history covers it, so the time axes line up.
+    since = max(dashboard.trend[0].taken_at - width, counts[-1].bucket - SLIPUP_HISTORY)
+    start = min(counts[0].bucket, since)
+    end = max(counts[-1].bucket, dashboard.trend[-1].taken_at) + width
+    _incident_marks(figure, dashboard, start, end)
+    _layout(figure, 340, barmode="stack", bargap=0.1)
+    figure.update_yaxes(tickformat=",d", title=f"slip-ups per {dashboard.slipup_bucket}")
+    figure.update_xaxes(range=[start, end])
+    return figure
+
+
+def _incident_marks(
+    figure: go.Figure, dashboard: Dashboard, start: datetime, end: datetime
+) -> None:
+    """Each incident's firing window as a band, and a marker where it opened."""
+    shown = [i for i in dashboard.incidents if start <= i.opened_at <= end]
+    for incident in shown:
+        figure.add_vrect(
+            x0=incident.opened_at,
+            x1=incident.resolved_at or end,
+            fillcolor=INCIDENT,
+            line_width=0,
+            layer="below",
+        )
+    if shown:
+        figure.add_trace(
+            go.Scatter(
+                x=[i.opened_at for i in shown],
+                y=[1.0] * len(shown),
+                yaxis="y2",
+                mode="markers",
+                marker={"symbol": "triangle-down", "size": 12, "color": INCIDENT_MARK},
+                name="Alert incident (band: while firing)",
+                customdata=[[i.scope_kind, i.scope, i.status, moment(i.opened_at)] for i in shown],
+                hovertemplate=(
+                    "%{customdata[0]} %{customdata[1]}: %{customdata[2]}"
+                    "<br>opened %{customdata[3]}<extra></extra>"
+                ),
+            )
+        )
+        figure.update_layout(
+            yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True}
+        )

@@ -1,0 +1,693 @@
+CREATE TABLE account_stats
+(
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `network` String,
+    `account_id` String,
+    `followers_count` UInt64,
+    `has_sample` UInt8,
+    `follower_sample` Array(String)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (network, account_id, occurred_at, event_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE alerts
+(
+    `alert_id` String,
+    `incident_id` String,
+    `status` Enum8('firing' = 1, 'resolved' = 2),
+    `scope_kind` String,
+    `scope` String,
+    `window_start` DateTime('UTC'),
+    `window_end` DateTime('UTC'),
+    `count` UInt32,
+    `baseline` Float64,
+    `p_value` Float64,
+    `opened_at` DateTime('UTC'),
+    `summary` String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (incident_id, alert_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE campaign_reach
+(
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `campaign_id` String,
+    `relaying_employees` UInt32,
+    `posts` UInt64,
+    `naive_reach` UInt64,
+    `distinct_persons` UInt64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(taken_at)
+ORDER BY (campaign_id, taken_at, snapshot_id)
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW campaign_reach_latest
+(
+    `campaign_id` String,
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `relaying_employees` UInt32,
+    `posts` UInt64,
+    `naive_reach` UInt64,
+    `distinct_persons` UInt64
+)
+AS SELECT
+    campaign_id,
+    snapshot_id,
+    taken_at,
+    relaying_employees,
+    posts,
+    naive_reach,
+    distinct_persons
+FROM campaign_reach
+FINAL
+WHERE (campaign_id, snapshot_id) IN (
+    SELECT
+        campaign_id,
+        argMax(snapshot_id, (taken_at, snapshot_id))
+    FROM campaign_reach
+    GROUP BY campaign_id
+);
+
+CREATE VIEW community_latest
+(
+    `scope_kind` String,
+    `scope` String,
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `employees` UInt32,
+    `naive_reach` UInt64,
+    `distinct_accounts` UInt64,
+    `distinct_persons` UInt64,
+    `estimated_persons` Float64,
+    `ci_low` Float64,
+    `ci_high` Float64,
+    `naive_inflation` Float64
+)
+AS SELECT
+    scope_kind,
+    scope,
+    snapshot_id,
+    taken_at,
+    employees,
+    naive_reach,
+    distinct_accounts,
+    distinct_persons,
+    estimated_persons,
+    ci_low,
+    ci_high,
+    if(distinct_persons = 0, 0, naive_reach / distinct_persons) AS naive_inflation
+FROM community_scopes
+FINAL
+WHERE (scope_kind, scope, snapshot_id) IN (
+    SELECT
+        scope_kind,
+        scope,
+        argMax(snapshot_id, (taken_at, snapshot_id))
+    FROM community_scopes
+    GROUP BY
+        scope_kind,
+        scope
+);
+
+CREATE TABLE community_scopes
+(
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `scope_kind` String,
+    `scope` String,
+    `employees` UInt32,
+    `naive_reach` UInt64,
+    `distinct_accounts` UInt64,
+    `distinct_persons` UInt64,
+    `estimated_persons` Float64,
+    `ci_low` Float64,
+    `ci_high` Float64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(taken_at)
+ORDER BY (scope_kind, scope, taken_at, snapshot_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE coverage_curve
+(
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `rank` UInt32,
+    `employee_id` String,
+    `new_persons` UInt64,
+    `cumulative_persons` UInt64,
+    `cumulative_share` Float64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(taken_at)
+ORDER BY (taken_at, snapshot_id, rank)
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW coverage_latest
+(
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `rank` UInt32,
+    `employee_id` String,
+    `new_persons` UInt64,
+    `cumulative_persons` UInt64,
+    `cumulative_share` Float64
+)
+AS SELECT
+    snapshot_id,
+    taken_at,
+    rank,
+    employee_id,
+    new_persons,
+    cumulative_persons,
+    cumulative_share
+FROM coverage_curve
+FINAL
+WHERE snapshot_id IN (
+    SELECT argMax(snapshot_id, (taken_at, snapshot_id))
+    FROM coverage_curve
+);
+
+CREATE VIEW daily_activity
+(
+    `day` Date,
+    `employee_id` String,
+    `department` String,
+    `posts` UInt64,
+    `engagements` UInt64
+)
+AS SELECT
+    day,
+    employee_id,
+    department,
+    posts,
+    engagements
+FROM
+(
+    SELECT
+        day,
+        employee_id,
+        posts,
+        engagements
+    FROM
+    (
+        SELECT
+            day,
+            employee_id,
+            uniqExactMerge(posts_state) AS posts
+        FROM daily_posts_state
+        GROUP BY
+            day,
+            employee_id
+    ) AS sent
+    ALL FULL OUTER JOIN
+    (
+        SELECT
+            day,
+            employee_id,
+            sum(post_engagements) AS engagements
+        FROM
+        (
+            SELECT
+                day,
+                post_id,
+                uniqExactMerge(engagements_state) AS post_engagements
+            FROM daily_engagement_state
+            GROUP BY
+                day,
+                post_id
+        ) AS received
+        ANY LEFT JOIN
+        (
+            SELECT
+                post_id,
+                any(employee_id) AS employee_id
+            FROM posts
+            GROUP BY post_id
+        ) AS authors USING (post_id)
+        GROUP BY
+            day,
+            employee_id
+    ) AS engaged USING (day, employee_id)
+) AS activity
+ANY LEFT JOIN
+(
+    SELECT
+        employee_id,
+        department
+    FROM employees_current
+) AS roster USING (employee_id);
+
+CREATE VIEW daily_department_activity
+(
+    `day` Date,
+    `department` String,
+    `posting_employees` UInt64,
+    `posts` UInt64,
+    `engagements` UInt64
+)
+AS SELECT
+    day,
+    department,
+    uniqExactIf(employee_id, employee_posts > 0) AS posting_employees,
+    sum(employee_posts) AS posts,
+    sum(employee_engagements) AS engagements
+FROM
+(
+    SELECT
+        day,
+        department,
+        employee_id,
+        posts AS employee_posts,
+        engagements AS employee_engagements
+    FROM daily_activity
+) AS activity
+GROUP BY
+    day,
+    department;
+
+CREATE MATERIALIZED VIEW daily_engagement_mv TO daily_engagement_state
+(
+    `day` Date,
+    `post_id` String,
+    `kind` Enum8('like' = 1, 'share' = 2, 'comment' = 3, 'click' = 4),
+    `engagements_state` AggregateFunction(uniqExact, String),
+    `actors_state` AggregateFunction(uniqExact, String)
+)
+AS SELECT
+    toDate(occurred_at) AS day,
+    post_id,
+    kind,
+    uniqExactState(event_id) AS engagements_state,
+    uniqExactState(actor_id) AS actors_state
+FROM engagements
+GROUP BY
+    day,
+    post_id,
+    kind;
+
+CREATE TABLE daily_engagement_state
+(
+    `day` Date,
+    `post_id` String,
+    `kind` Enum8('like' = 1, 'share' = 2, 'comment' = 3, 'click' = 4),
+    `engagements_state` AggregateFunction(uniqExact, String),
+    `actors_state` AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, post_id, kind)
+SETTINGS index_granularity = 8192;
+
+CREATE MATERIALIZED VIEW daily_posts_mv TO daily_posts_state
+(
+    `day` Date,
+    `employee_id` String,
+    `posts_state` AggregateFunction(uniqExact, String)
+)
+AS SELECT
+    toDate(occurred_at) AS day,
+    employee_id,
+    uniqExactState(event_id) AS posts_state
+FROM posts
+GROUP BY
+    day,
+    employee_id;
+
+CREATE TABLE daily_posts_state
+(
+    `day` Date,
+    `employee_id` String,
+    `posts_state` AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, employee_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE dead_letters
+(
+    `topic` String,
+    `partition` UInt32,
+    `offset` UInt64,
+    `raw` String,
+    `reason` String,
+    `message` String,
+    `failed_at` DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree(failed_at)
+ORDER BY (topic, partition, offset)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE employee_reach
+(
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `employee_id` String,
+    `department` String,
+    `region` String,
+    `naive_followers` UInt64,
+    `followers` UInt64,
+    `exclusive_followers` UInt64,
+    `cluster` Int32,
+    `overlap_employee_ids` Array(String),
+    `overlap_persons` Array(UInt64)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(taken_at)
+ORDER BY (taken_at, snapshot_id, employee_id)
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW employee_reach_latest
+(
+    `snapshot_id` String,
+    `taken_at` DateTime('UTC'),
+    `employee_id` String,
+    `department` String,
+    `region` String,
+    `naive_followers` UInt64,
+    `followers` UInt64,
+    `exclusive_followers` UInt64,
+    `cluster` Int32,
+    `overlap_employee_ids` Array(String),
+    `overlap_persons` Array(UInt64)
+)
+AS SELECT
+    snapshot_id,
+    taken_at,
+    employee_id,
+    department,
+    region,
+    naive_followers,
+    followers,
+    exclusive_followers,
+    cluster,
+    overlap_employee_ids,
+    overlap_persons
+FROM employee_reach
+FINAL
+WHERE snapshot_id IN (
+    SELECT argMax(snapshot_id, (taken_at, snapshot_id))
+    FROM employee_reach
+);
+
+CREATE TABLE employees
+(
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `employee_id` String,
+    `department` String,
+    `region` String,
+    `active` UInt8,
+    `account_networks` Array(String),
+    `account_ids` Array(String),
+    `account_pseudonyms` Array(String)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (employee_id, occurred_at, event_id)
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW employees_current
+(
+    `employee_id` String,
+    `department` String,
+    `region` String,
+    `active` UInt8,
+    `account_networks` Array(String),
+    `account_ids` Array(String),
+    `valid_from` DateTime('UTC')
+)
+AS SELECT
+    employee_id,
+    argMax(department, (occurred_at, event_id)) AS department,
+    argMax(region, (occurred_at, event_id)) AS region,
+    argMax(active, (occurred_at, event_id)) AS active,
+    argMax(account_networks, (occurred_at, event_id)) AS account_networks,
+    argMax(account_ids, (occurred_at, event_id)) AS account_ids,
+    max(occurred_at) AS valid_from
+FROM employees
+GROUP BY employee_id;
+
+CREATE VIEW engagement_per_post
+(
+    `post_id` String,
+    `employee_id` String,
+    `network` String,
+    `posted_at` DateTime('UTC'),
+    `campaign_id` String,
+    `likes` UInt64,
+    `shares` UInt64,
+    `comments` UInt64,
+    `clicks` UInt64,
+    `engagements` UInt64,
+    `actors` UInt64
+)
+AS SELECT
+    post_id,
+    employee_id,
+    network,
+    posted_at,
+    campaign_id,
+    likes,
+    shares,
+    comments,
+    clicks,
+    ((likes + shares) + comments) + clicks AS engagements,
+    actors
+FROM
+(
+    SELECT
+        post_id,
+        any(employee_id) AS employee_id,
+        any(network) AS network,
+        min(occurred_at) AS posted_at,
+        any(campaign_id) AS campaign_id
+    FROM posts
+    GROUP BY post_id
+) AS p
+ANY LEFT JOIN
+(
+    SELECT
+        post_id,
+        uniqExactIf(event_id, kind = 'like') AS likes,
+        uniqExactIf(event_id, kind = 'share') AS shares,
+        uniqExactIf(event_id, kind = 'comment') AS comments,
+        uniqExactIf(event_id, kind = 'click') AS clicks,
+        uniqExact(actor_id) AS actors
+    FROM engagements
+    GROUP BY post_id
+) AS e USING (post_id);
+
+CREATE TABLE engagements
+(
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `post_id` String,
+    `network` String,
+    `actor_id` String,
+    `kind` Enum8('like' = 1, 'share' = 2, 'comment' = 3, 'click' = 4)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (post_id, occurred_at, event_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE follows
+(
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `network` String,
+    `account_id` String,
+    `follower_id` String,
+    `action` Enum8('follow' = 1, 'unfollow' = 2)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (network, account_id, follower_id, occurred_at, event_id)
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW hourly_slipups
+(
+    `hour` DateTime('UTC'),
+    `department` String,
+    `category` String,
+    `slipups` UInt64,
+    `flagged_posts` UInt64
+)
+AS SELECT
+    hour,
+    department,
+    category,
+    uniqExactMerge(slipups_state) AS slipups,
+    uniqExactMerge(flagged_posts_state) AS flagged_posts
+FROM hourly_slipups_state
+GROUP BY
+    hour,
+    department,
+    category;
+
+CREATE MATERIALIZED VIEW hourly_slipups_mv TO hourly_slipups_state
+(
+    `hour` DateTime('UTC'),
+    `department` String,
+    `category` String,
+    `slipups_state` AggregateFunction(uniqExact, String),
+    `flagged_posts_state` AggregateFunction(uniqExact, String)
+)
+AS SELECT
+    toStartOfHour(occurred_at) AS hour,
+    department,
+    category,
+    uniqExactState(slipup_id) AS slipups_state,
+    uniqExactState(post_id) AS flagged_posts_state
+FROM slipups
+GROUP BY
+    hour,
+    department,
+    category;
+
+CREATE TABLE hourly_slipups_state
+(
+    `hour` DateTime('UTC'),
+    `department` String,
+    `category` String,
+    `slipups_state` AggregateFunction(uniqExact, String),
+    `flagged_posts_state` AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (hour, department, category)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE identity_links
+(
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `network_a` String,
+    `account_a` String,
+    `network_b` String,
+    `account_b` String,
+    `evidence` String,
+    `confidence` Float64
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (network_a, account_a, occurred_at, event_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE posts
+(
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `post_id` String,
+    `employee_id` String,
+    `network` String,
+    `account_id` String,
+    `text` String,
+    `lang` String,
+    `url` String,
+    `campaign_id` String
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (employee_id, occurred_at, event_id)
+SETTINGS index_granularity = 8192;
+
+CREATE TABLE schema_migrations
+(
+    `version` UInt32,
+    `name` String,
+    `checksum` String,
+    `applied_at` DateTime('UTC')
+)
+ENGINE = MergeTree
+ORDER BY version
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW slipup_rate_weekly
+(
+    `week` Date,
+    `department` String,
+    `posts` UInt64,
+    `flagged_posts` UInt64,
+    `slipups` UInt64,
+    `slipup_rate` Float64
+)
+AS SELECT
+    week,
+    department,
+    sum(week_posts) AS posts,
+    sum(week_flagged_posts) AS flagged_posts,
+    sum(week_slipups) AS slipups,
+    if(posts = 0, 0, flagged_posts / posts) AS slipup_rate
+FROM
+(
+    SELECT
+        week,
+        employee_id,
+        week_posts,
+        week_flagged_posts,
+        week_slipups
+    FROM
+    (
+        SELECT
+            toMonday(occurred_at) AS week,
+            employee_id,
+            uniqExact(event_id) AS week_posts
+        FROM posts
+        GROUP BY
+            week,
+            employee_id
+    ) AS sent
+    ALL FULL OUTER JOIN
+    (
+        SELECT
+            toMonday(occurred_at) AS week,
+            employee_id,
+            uniqExact(post_id) AS week_flagged_posts,
+            uniqExact(slipup_id) AS week_slipups
+        FROM slipups
+        GROUP BY
+            week,
+            employee_id
+    ) AS flagged USING (week, employee_id)
+) AS weekly
+ANY LEFT JOIN
+(
+    SELECT
+        employee_id,
+        department
+    FROM employees_current
+) AS roster USING (employee_id)
+GROUP BY
+    week,
+    department;
+
+CREATE TABLE slipups
+(
+    `slipup_id` String,
+    `post_id` String,
+    `event_id` String,
+    `occurred_at` DateTime('UTC'),
+    `flagged_at` DateTime('UTC'),
+    `employee_id` String,
+    `department` String,
+    `region` String,
+    `network` String,
+    `rule` String,
+    `category` String,
+    `severity` Enum8('low' = 1, 'medium' = 2, 'high' = 3, 'critical' = 4),
+    `excerpt` String,
+    `hint` String
+)
+ENGINE = ReplacingMergeTree(flagged_at)
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (occurred_at, slipup_id)
+SETTINGS index_granularity = 8192;

@@ -1,0 +1,245 @@
+"""The dashboard in a real browser, from a real ClickHouse holding a simulated company.
+
+The company is made the way the pipeline makes it: simulated events go through
+the ingestor into the audience engine (a snapshot every 12 hours), posts through
+the policy and the spike detector, and the resulting rows through the
+warehouse's inserts. The stream stops 20 minutes after the second injected
+spike began, so one incident has resolved and one is still firing.
+
+Chromium renders the written page headless: its DOM after the scripts ran must
+hold one drawn plotly chart per chart and the headline figures ClickHouse
+holds; a screenshot is left in artifacts/dashboard.png for people to look at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from clickhouse_driver import Client
+
+from pipeline import warehouse
+from pipeline.audience.graph import AudienceGraph
+from pipeline.commands.dashboard import command
+from pipeline.dashboard.data import WarehouseUnavailable, load_dashboard, read_dashboard
+from pipeline.dashboard.render import count, percent, render_page
+from pipeline.dashboard.server import make_server
+from pipeline.ingest import DEVELOPMENT_KEY, Accepted, Ingestor, Pseudonymiser
+from pipeline.policy import Policy, flag_post
+from pipeline.settings import Settings
+from pipeline.simulate import SimulationConfig, simulate
+from pipeline.spikes import SpikeDetector
+from schemas.events import Employee, Post
+from schemas.slipups import Alert, SlipUp
+from tests.support import ARTIFACTS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHARTS = ("trend", "coverage", "departments", "regions", "employees", "clusters", "slipups")
+SNAPSHOT_EVERY = timedelta(hours=12)
+LATENESS = timedelta(minutes=10)  # the spike detector's default: two 5-minute windows
+
+
+def company_records(employees: int = 60, seed: int = 2) -> list[Any]:
+    """Every row the pipeline would have written for a simulated company (seed 2: two spikes)."""
+    simulation = simulate(SimulationConfig(seed=seed, employees=employees, days=7, spikes=2))
+    last_spike = max(
+        datetime.fromisoformat(spike["start"].replace("Z", "+00:00"))
+        for spike in simulation.truth["spikes"]
+    )
+    stop = last_spike + timedelta(minutes=20)
+    ingestor = Ingestor(Pseudonymiser(DEVELOPMENT_KEY), clock=lambda: stop)
+    graph = AudienceGraph()
+    policy = Policy.load()
+    detector = SpikeDetector()
+    roster: dict[str, Employee] = {}
+    records: list[Any] = []
+    next_snapshot: datetime | None = None
+    for line in simulation.lines():
+        outcome = ingestor.process(line)
+        if not isinstance(outcome, Accepted):
+            continue
+        event = outcome.event
+        if event.occurred_at >= stop:
+            break
+        if next_snapshot is None:
+            next_snapshot = event.occurred_at + SNAPSHOT_EVERY
+        while event.occurred_at >= next_snapshot:
+            records += graph.snapshot(f"s-{next_snapshot:%Y%m%dT%H%M}", next_snapshot)
+            next_snapshot += SNAPSHOT_EVERY
+        graph.apply(event)
+        if isinstance(event, Employee):
+            roster[event.employee_id] = event
+        elif isinstance(event, Post):
+            known = roster.get(event.employee_id)
+            department, region = (known.department, known.region) if known else ("", "")
+            for slipup in flag_post(policy, event, department, region, event.occurred_at):
+                records.append(slipup)
+                records += detector.observe(slipup)
+            # Event time moves on between slip-ups too (the monitor's idle clock), so
+            # incidents resolve in quiet hours.
+            records += detector.advance(event.occurred_at - LATENESS)
+    records += graph.snapshot(f"s-{stop:%Y%m%dT%H%M}", stop)
+    return records
+
+
+def insert_records(client: Client, records: Sequence[Any]) -> None:
+    for kind in {type(r) for r in records}:
+        warehouse.insert(client, warehouse.TABLES[kind], [r for r in records if type(r) is kind])
+
+
+def migrate(client: Client) -> None:
+    warehouse.Migrator(client.execute, warehouse.load_migrations()).migrate()
+
+
+def chromium(page: Path, profile: Path, *options: str) -> str:
+    """Run headless chromium on `page` with `options`; its stdout."""
+    done = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            *options,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def company(clickhouse: Client) -> list[Any]:
+    migrate(clickhouse)
+    records = company_records()
+    insert_records(clickhouse, records)
+    return records
+
+
+@pytest.mark.clickhouse
+def test_the_written_page_draws_every_chart_and_the_headline_clickhouse_holds(
+    clickhouse: Client, company: list[Any], tmp_path: Path
+) -> None:
+    # `make test` installs it; a missing browser is a broken setup, not a reason to skip.
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `apt-get install chromium` (make test does)"
+    dashboard = load_dashboard(clickhouse, clickhouse.connection.database)
+    page = tmp_path / "dashboard.html"
+    page.write_text(render_page(dashboard), encoding="utf-8")
+    assert "<script src=" not in page.read_text()  # plotly inlined: the file opens offline
+
+    dom = chromium(page, tmp_path / "profile-dom", "--dump-dom")
+    for chart in CHARTS:
+        div = dom.split(f'id="chart-{chart}"', 1)
+        assert len(div) == 2, f"no {chart} chart in the page"
+        drawn = div[1].split("</section>", 1)[0]
+        assert 'class="main-svg"' in drawn and "plot-container" in drawn, f"{chart} not drawn"
+
+    ((naive, persons, estimated, low, high),) = clickhouse.execute(
+        "SELECT naive_reach, distinct_persons, estimated_persons, ci_low, ci_high "
+        "FROM community_scopes FINAL WHERE scope_kind = 'company' "
+        "ORDER BY taken_at DESC LIMIT 1"
+    )
+    assert 1000 <= persons < naive  # big enough for a thousands separator, and overlapping
+    assert f'id="true-community">{count(persons)}<' in dom
+    assert f'id="naive-reach">{count(naive)}<' in dom
+    assert f'id="estimated-persons">{count(estimated)}<' in dom
+    assert f'id="estimate-interval">{count(low)} – {count(high)}<' in dom
+    assert f'id="overlap">{percent(1 - estimated / naive)}<' in dom
+    firing = {a.incident_id for a in company if isinstance(a, Alert) and a.status == "firing"}
+    resolved = {a.incident_id for a in company if isinstance(a, Alert) and a.status == "resolved"}
+    assert resolved and firing - resolved
+    assert f"Open incidents ({len(firing - resolved)})" in dom
+    assert any(isinstance(r, SlipUp) for r in company)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / "dashboard.png"
+    screenshot.unlink(missing_ok=True)
+    chromium(
+        page,
+        tmp_path / "profile-shot",
+        f"--screenshot={screenshot}",
+        "--window-size=1366,2400",
+    )
+    assert screenshot.stat().st_size > 50_000
+    shutil.copy(page, ARTIFACTS / "dashboard.html")
+
+
+def _on(settings: Settings, client: Client) -> Settings:
+    return dataclasses.replace(settings, clickhouse_database=client.connection.database)
+
+
+@pytest.mark.clickhouse
+def test_an_empty_database_gives_the_no_data_page(clickhouse: Client, settings: Settings) -> None:
+    migrate(clickhouse)
+    dashboard = read_dashboard(_on(settings, clickhouse))
+    assert dashboard.latest is None and dashboard.trend == [] and dashboard.slipups == []
+    page = render_page(dashboard)
+    assert 'id="no-data"' in page and "No data yet" in page
+    assert "Plotly.newPlot" not in page
+
+
+@pytest.mark.clickhouse
+def test_a_missing_database_or_table_is_explained(clickhouse: Client, settings: Settings) -> None:
+    missing = dataclasses.replace(
+        settings, clickhouse_database=f"{clickhouse.connection.database}_gone"
+    )
+    with pytest.raises(WarehouseUnavailable, match=r"no database '\w+_gone'.*chorus db migrate"):
+        read_dashboard(missing)
+    with pytest.raises(WarehouseUnavailable, match=r"table .* is missing.*chorus db migrate"):
+        read_dashboard(_on(settings, clickhouse))  # the database exists, not migrated
+
+
+@pytest.mark.clickhouse
+def test_the_command_writes_the_page_and_serves_it_live(
+    clickhouse: Client, company: list[Any], settings: Settings, tmp_path: Path
+) -> None:
+    mine = _on(settings, clickhouse)
+    out = tmp_path / "page" / "dashboard.html"
+    result = CliRunner().invoke(command, ["--out", str(out)], obj=mine)
+    assert result.exit_code == 0, result.output
+    assert f"dashboard written to {out}" in result.output
+    assert 'id="true-community">' in out.read_text()
+
+    server = make_server(partial(read_dashboard, mine), port=0, refresh_seconds=30)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with urllib.request.urlopen(f"{base}/") as response:
+            page = response.read().decode()
+        assert response.status == 200 and 'id="chart-trend"' in page
+        assert '<meta http-equiv="refresh" content="30">' in page
+        assert '<script src="/plotly.min.js"></script>' in page
+        with urllib.request.urlopen(f"{base}/plotly.min.js") as response:
+            assert response.headers["Cache-Control"].startswith("public")
+            assert len(response.read()) > 3_000_000
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/elsewhere")
+        assert missing.value.code == 404
+        clickhouse.execute("DROP TABLE community_scopes")
+        with pytest.raises(urllib.error.HTTPError) as broken:
+            urllib.request.urlopen(f"{base}/")
+        assert broken.value.code == 503
+        assert "chorus db migrate" in broken.value.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()

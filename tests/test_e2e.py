@@ -1,0 +1,135 @@
+"""The whole pipeline on the real broker and server, checked against the simulator's ground truth."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import warehouse
+from pipeline.app import Topics
+from pipeline.lag import LagProbe
+from pipeline.settings import Settings
+from pipeline.simulate import INVALID_KINDS, SimulationConfig, simulate
+from schemas.metrics import CampaignReach, ScopeMetrics
+from tests.support import Worker, wait_for
+
+TABLE_OF_TYPE = {
+    "employee": "employees",
+    "post": "posts",
+    "follow": "follows",
+    "identity_link": "identity_links",
+    "engagement": "engagements",
+    "account_stats": "account_stats",
+}
+
+
+def wait_until_processed(settings: Settings, timeout: float = 300) -> None:
+    """Lag zero on every topic, then two snapshot periods (the last snapshot has everything)."""
+    probe = LagProbe(settings, [settings.topic(f.name) for f in dataclasses.fields(Topics)])
+    try:
+        wait_for(
+            lambda: sum(probe.lag().values()) == 0, timeout, "the worker to process every topic"
+        )
+        import time
+
+        time.sleep(2 * settings.snapshot_seconds + 1)
+        wait_for(lambda: sum(probe.lag().values()) == 0, timeout, "the last snapshot to be stored")
+    finally:
+        probe.close()
+
+
+def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
+    client = warehouse.client(settings)
+    try:
+        # Every valid event exactly once, duplicates and replays collapsed.
+        for kind, table in TABLE_OF_TYPE.items():
+            rows, distinct = client.execute(
+                f"SELECT count(), uniqExact(event_id) FROM {table} FINAL"
+            )[0]
+            assert rows == distinct == truth["events"]["by_type"].get(kind, 0), table
+        (posts_in_view,) = client.execute("SELECT count() FROM engagement_per_post")[0]
+        assert posts_in_view == truth["events"]["by_type"]["post"]
+
+        # Every invalid line in the dead letters, with the reason the simulator meant.
+        reasons: collections.Counter[str] = collections.Counter()
+        for kind, count in truth["events"]["invalid_by_kind"].items():
+            reasons[INVALID_KINDS[kind]] += count
+        stored = dict(
+            client.execute(
+                "SELECT reason, uniqExact(offset, partition) FROM dead_letters GROUP BY reason"
+            )
+        )
+        assert stored == {reason: count for reason, count in reasons.items() if count}
+
+        # The community equals the ground truth in every scope, and every campaign.
+        rows = warehouse.latest_snapshot_rows(client)
+        scopes = {
+            ("company" if r.scope_kind == "company" else f"{r.scope_kind}:{r.scope}"): r
+            for r in rows
+            if isinstance(r, ScopeMetrics)
+        }
+        assert set(scopes) == set(truth["scopes"])
+        for key, expected in truth["scopes"].items():
+            got = scopes[key]
+            assert (
+                got.employees,
+                got.naive_reach,
+                got.distinct_accounts,
+                got.distinct_persons,
+            ) == (
+                expected["employees"],
+                expected["naive_reach"],
+                expected["distinct_accounts"],
+                expected["distinct_persons"],
+            ), key
+        campaigns = {r.campaign_id: r for r in rows if isinstance(r, CampaignReach)}
+        for campaign_id, expected in truth["campaigns"].items():
+            assert campaigns[campaign_id].distinct_persons == expected["distinct_persons"], (
+                campaign_id
+            )
+
+        # The injected spike: one incident on its department, fired and resolved.
+        for spike in truth["spikes"]:
+            statuses = client.execute(
+                "SELECT incident_id, groupArray(status) FROM (SELECT DISTINCT incident_id, status FROM alerts "
+                "WHERE scope_kind = %(kind)s AND scope = %(scope)s) GROUP BY incident_id",
+                {"kind": spike["scope_kind"], "scope": spike["scope"]},
+            )
+            assert len(statuses) == 1, statuses
+            assert sorted(statuses[0][1]) == ["firing", "resolved"]
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.e2e
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+def test_a_simulated_company_through_the_whole_pipeline(
+    worker_factory: Any, tmp_path: Path
+) -> None:
+    simulation = simulate(
+        SimulationConfig(seed=11, employees=120, days=30, invalid_rate=0.01, duplicate_rate=0.01)
+    )
+    source = tmp_path / "company.jsonl"
+    source.write_bytes(b"".join(line + b"\n" for line in simulation.lines()))
+    truth = json.loads(json.dumps(simulation.truth))
+
+    worker: Worker = worker_factory(CHORUS_SNAPSHOT_SECONDS="3")
+    warehouse.migrator(worker.settings).migrate()
+    worker.start()
+    subprocess.run(
+        [sys.executable, "-m", "pipeline", "ingest", str(source)],
+        env={**os.environ, **worker.env},
+        check=True,
+        capture_output=True,
+    )
+    wait_until_processed(worker.settings)
+    check_against_truth(worker.settings, truth)
