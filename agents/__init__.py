@@ -14,6 +14,8 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT
 
+from pipeline.observability import RECORDS_IN, RECORDS_OUT
+
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
@@ -86,6 +88,7 @@ class KafkaOutput:
         producer = await self._start()
         deliveries = []
         for (topic, partition), records in self._pending.items():
+            RECORDS_OUT.labels(topic).inc(len(records))
             for chunk in self._chunks(records):
                 deliveries.append(
                     await producer.send(topic, b"\n".join(chunk), partition=partition)
@@ -114,6 +117,7 @@ class KafkaOutput:
 def payloads(events: Sequence[EventT]) -> Iterator[tuple[EventT, bytes]]:
     """The records of a batch of micro-batch messages (see `KafkaOutput`), with their message."""
     for event in events:
-        for record in (event.message.value or b"").split(b"\n"):
-            if record:
-                yield event, record
+        records = [record for record in (event.message.value or b"").split(b"\n") if record]
+        RECORDS_IN.labels(event.message.topic).inc(len(records))
+        for record in records:
+            yield event, record

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents import KafkaOutput, batches, payloads
 from pipeline.audience import AudienceGraph
+from pipeline.observability import COMMUNITY_PERSONS, SNAPSHOT_SECONDS
 from schemas import metrics
 from schemas.events import AccountStats, Employee, Follow, IdentityLink, Post, decoder_for
 
@@ -123,8 +124,10 @@ class LiveAudience:
             return []
         taken_at = self.as_of or datetime.now(UTC)
         snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns() % 10**9:09d}"
-        rows = await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
+        with SNAPSHOT_SECONDS.time():
+            rows = await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
         self.changed = False
+        COMMUNITY_PERSONS.set(self.graph.distinct_persons)
         return rows
 
 

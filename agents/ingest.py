@@ -15,6 +15,7 @@ import faust
 
 from agents import KafkaOutput, batches
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
+from pipeline.observability import DEAD_LETTERS, RECORDS_IN
 from schemas import dead_letter, events
 from schemas.dead_letter import DeadLetter
 
@@ -34,6 +35,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     @app.agent(topics.raw, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
         async for batch in batches(stream, settings):
+            RECORDS_IN.labels(topics.raw.get_topic_name()).inc(len(batch))
             outcomes = ingestor.process_batch([event.message.value or b"" for event in batch])
             for event, outcome in zip(batch, outcomes, strict=True):
                 message = event.message
@@ -43,6 +45,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 else:
                     target = topics.dlq.get_topic_name()
                     key = None
+                    DEAD_LETTERS.labels(outcome.reason.value).inc()
                     value = encode_dead_letter(
                         DeadLetter(
                             topic=message.topic,

@@ -31,6 +31,7 @@ import msgspec
 
 from agents import KafkaOutput, batches, payloads
 from pipeline.alerts import Delivery, WebhookNotifier
+from pipeline.observability import ALERT_DELIVERIES, ALERTS
 from pipeline.policy import Policy, flag_post
 from pipeline.spikes import SpikeConfig, SpikeDetector
 from schemas import events, slipups
@@ -153,6 +154,7 @@ def register(
             )
         await output.flush()
         for alert in alerts:
+            ALERTS.labels(alert.status).inc()
             log.info("%s", alert.summary)
 
     @app.agent(topics.slipups, name="monitor-spikes", concurrency=1)
@@ -171,6 +173,7 @@ def register(
         await send_alerts(idle_clock.tick())
 
     def record(outcome: Delivery) -> None:
+        ALERT_DELIVERIES.labels("delivered" if outcome.ok else "failed").inc()
         if outcome.ok:
             log.info("alert %s delivered to %s", outcome.alert_id, outcome.url)
         else:

@@ -34,9 +34,11 @@ them in event-time order (see `pipeline.ingest.raw_key`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import faust
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -44,6 +46,8 @@ from kafka.errors import TopicAlreadyExistsError
 
 from agents import audience, ingest, monitor, sink
 from pipeline.alerts import parse_webhooks
+from pipeline.lag import LagProbe
+from pipeline.observability import CONSUMER_LAG, exposition
 from pipeline.settings import Settings
 
 
@@ -106,6 +110,24 @@ def declare_topics(settings: Settings) -> None:
         admin.close()
 
 
+def observe(app: faust.App, settings: Settings) -> None:
+    """`/metrics` for Prometheus, and the consumer lag it reports, refreshed every 15 s."""
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        body, content_type = exposition()
+        return web.bytes(body, content_type=content_type)
+
+    probe: list[LagProbe] = []
+
+    @app.timer(15.0, name="consumer-lag")
+    async def measure_lag() -> None:
+        if not probe:
+            probe.append(LagProbe(settings, [settings.topic(f.name) for f in fields(Topics)]))
+        for topic, lag in (await asyncio.to_thread(probe[0].lag)).items():
+            CONSUMER_LAG.labels(topic).set(lag)
+
+
 def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     app = faust.App(
         settings.app_id,
@@ -121,6 +143,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     )
 
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
+    observe(app, settings)
     if settings.runs("ingest"):
         ingest.register(app, topics, settings)
     if settings.runs("audience"):
