@@ -27,9 +27,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        # The Kafka clients log every connection at INFO.
+        # The Kafka clients log every connection, and warn about their own event loops.
         for chatty in ("kafka", "aiokafka"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
+            logging.getLogger(chatty).setLevel(logging.ERROR)
     try:
         ctx.obj = Settings.from_env()
     except ValueError as exc:
