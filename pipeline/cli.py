@@ -27,9 +27,10 @@ def cli(ctx: click.Context, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        # The Kafka clients log every connection, and warn about their own event loops.
+        # The Kafka clients log every connection and every transient retry;
+        # Chorus reports what actually failed.
         for chatty in ("kafka", "aiokafka"):
-            logging.getLogger(chatty).setLevel(logging.ERROR)
+            logging.getLogger(chatty).setLevel(logging.CRITICAL)
     try:
         ctx.obj = Settings.from_env()
     except ValueError as exc:

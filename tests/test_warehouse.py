@@ -11,6 +11,7 @@ and review the diff.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -439,7 +440,7 @@ def test_the_analyst_can_select_and_cannot_insert(clickhouse: Client, settings: 
     warehouse.Migrator(clickhouse.execute, warehouse.load_migrations()).migrate()
     ServerEngine(clickhouse).insert(sample_records())
     analyst = warehouse.client(
-        Settings(clickhouse_user="analyst", clickhouse_password="analyst"),
+        dataclasses.replace(settings, clickhouse_user="analyst", clickhouse_password="analyst"),
         database=clickhouse.connection.database,
     )
     try:
