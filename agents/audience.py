@@ -152,18 +152,21 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
 
     for name, kind in INPUTS:
         consume(name, kind)
+    graph_topics = {settings.topic(name) for name, _ in INPUTS}
 
     @app.on_partitions_revoked.connect
     def forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Another worker may own the graph's topics now; rebuild if they come back.
         revoked: set[faust.types.TP] = args[0] if args else kwargs.get("revoked", set())
-        if any(tp.topic in {settings.topic(name) for name, _ in INPUTS} for tp in revoked):
+        if any(tp.topic in graph_topics for tp in revoked):
             live.built = False
 
     @app.timer(settings.snapshot_seconds, name="audience-snapshot")
     async def take_snapshot() -> None:
         started = time.monotonic()
         async with live.lock:
+            if not live.built and any(tp.topic in graph_topics for tp in app.consumer.assignment()):
+                await live.ensure_built()  # after a restart, before any new event
             rows = await live.snapshot()
         if not rows:
             return
