@@ -65,6 +65,7 @@ class KafkaOutput:
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.settings.bootstrap_servers,
+                **self.settings.kafka_options(),
                 acks="all",
                 enable_idempotence=True,
                 max_request_size=4 << 20,

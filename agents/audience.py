@@ -79,6 +79,7 @@ class LiveAudience:
         self.as_of = None
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
+            **self.settings.kafka_options(),
             enable_auto_commit=False,
             max_partition_fetch_bytes=8 << 20,
         )

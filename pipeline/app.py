@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,9 @@ KEPT_FOR_EVER = {"employees", "follows", "identity", "account_stats", "posts"}
 
 def declare_topics(settings: Settings) -> None:
     """Create every Chorus topic that does not exist yet (existing ones are left as they are)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_options("kafka-python")
+    )
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -128,10 +131,25 @@ def observe(app: faust.App, settings: Settings) -> None:
             CONSUMER_LAG.labels(topic).set(lag)
 
 
+def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | ssl.SSLContext | None:
+    """faust's form of the Kafka security settings (the other clients take `kafka_options`)."""
+    options = settings.kafka_options()
+    context = options.get("ssl_context")
+    if settings.kafka_security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=settings.kafka_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return context
+
+
 def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=_credentials(settings),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",

@@ -17,8 +17,9 @@ class LagProbe:
     def __init__(self, settings: Settings, topics: list[str]) -> None:
         self.group = settings.app_id
         self.topics = topics
-        self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+        options = settings.kafka_options("kafka-python")
+        self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **options)
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, **options)
 
     def lag(self) -> dict[str, int]:
         partitions = [

@@ -47,6 +47,7 @@ async def _produce(
 ) -> int:
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_options(),
         acks="all",
         enable_idempotence=True,
         max_request_size=4 << 20,

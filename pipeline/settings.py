@@ -8,6 +8,7 @@ docs/operations.md comes from `Settings.describe()`, so it cannot drift.
 from __future__ import annotations
 
 import os
+import ssl
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -49,6 +50,17 @@ class Settings:
     )
     kafka_bootstrap: str = setting(
         "CHORUS_KAFKA_BOOTSTRAP", "", "Kafka bootstrap servers; empty: the local broker"
+    )
+    kafka_security_protocol: str = setting(
+        "CHORUS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str = setting(
+        "CHORUS_KAFKA_SASL_MECHANISM", "PLAIN", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_username: str = setting("CHORUS_KAFKA_USERNAME", "", "SASL user")
+    kafka_password: str = setting("CHORUS_KAFKA_PASSWORD", "", "SASL password")
+    kafka_ca_file: str = setting(
+        "CHORUS_KAFKA_CA_FILE", "", "CA bundle for TLS to Kafka; empty: the system's"
     )
     topic_prefix: str = setting("CHORUS_TOPIC_PREFIX", "chorus", "prefix of every Chorus topic")
     app_id: str = setting("CHORUS_APP_ID", "chorus", "faust application id (the consumer group)")
@@ -101,6 +113,24 @@ class Settings:
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def kafka_options(self, client: str = "aiokafka") -> dict[str, Any]:
+        """Security options for a Kafka client: `aiokafka` or `kafka-python` (they differ on TLS)."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_username,
+                sasl_plain_password=self.kafka_password,
+            )
+        if self.kafka_security_protocol.endswith("SSL"):
+            if client == "aiokafka":
+                options["ssl_context"] = ssl.create_default_context(
+                    cafile=self.kafka_ca_file or None
+                )
+            elif self.kafka_ca_file:
+                options["ssl_cafile"] = self.kafka_ca_file
+        return options
 
     def runs(self, agent: str) -> bool:
         """Whether this worker runs the agent group `agent` (see pipeline/app.py)."""

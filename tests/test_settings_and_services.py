@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,36 @@ def test_a_taken_port_is_refused_clearly(tmp_path: Path, service: type[LocalServ
 def test_status_of_a_service_never_started(tmp_path: Path) -> None:
     status = Kafka(Settings(state_dir=tmp_path)).status()
     assert not status.running and status.pid is None
+
+
+def test_kafka_security_options_for_each_client() -> None:
+    plain = Settings()
+    assert plain.kafka_options() == {"security_protocol": "PLAINTEXT"}
+    sasl = Settings.from_env(
+        {
+            "CHORUS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "CHORUS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "CHORUS_KAFKA_USERNAME": "chorus",
+            "CHORUS_KAFKA_PASSWORD": "secret",
+        }
+    )
+    aiokafka = sasl.kafka_options()
+    assert (
+        aiokafka["sasl_mechanism"] == "SCRAM-SHA-512"
+        and aiokafka["sasl_plain_password"] == "secret"
+    )
+    assert isinstance(aiokafka["ssl_context"], ssl.SSLContext)
+    assert "ssl_context" not in sasl.kafka_options("kafka-python")
+    assert dict((env, value) for env, value, _ in sasl.describe())["CHORUS_KAFKA_PASSWORD"] == "***"
+
+
+def test_faust_gets_the_same_credentials() -> None:
+    import faust
+
+    from pipeline.app import create_app
+
+    app, _ = create_app(
+        Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_username="u", kafka_password="p")
+    )
+    assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
+    assert app.conf.broker_credentials.username == "u"
