@@ -65,7 +65,7 @@ class Settings:
     topic_prefix: str = setting("CHORUS_TOPIC_PREFIX", "chorus", "prefix of every Chorus topic")
     app_id: str = setting("CHORUS_APP_ID", "chorus", "faust application id (the consumer group)")
     partitions: int = setting(
-        "CHORUS_PARTITIONS", 4, "partitions of the parallel topics (raw, posts, engagement)"
+        "CHORUS_PARTITIONS", 4, "partitions of the parallel topics (raw, engagement)"
     )
     batch_rows: int = setting("CHORUS_BATCH_ROWS", 5000, "largest batch an agent takes at once")
     batch_seconds: float = setting(

@@ -1,0 +1,173 @@
+"""End-to-end throughput: the real broker, worker(s) and ClickHouse, against the machine's ceiling.
+
+`chorus bench pipeline --json [--employees 2500] [--workers 2] [--skip-ceiling]`
+
+1. A simulated company (2,500 employees: about 1.36 M events) is produced to
+   a fresh `chorus.raw` beforehand (not timed).
+2. Pipeline: N `chorus worker` processes run every agent; the clock runs from
+   the first committed raw offset until no topic has lag left (every record
+   ingested, routed, scanned, graphed and in ClickHouse).
+3. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
+   in big batches, decodes and validates them with the same ingest code and
+   inserts the rows into the same ClickHouse tables in batches — the path
+   without stream processing (no faust, no typed topics, no audience graph).
+
+The report splits the ceiling's time into consume / decode / insert, so the
+difference to the pipeline is faust's per-message machinery and the work the
+ceiling skips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline import warehouse
+from pipeline.app import Topics, declare_topics
+from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
+from pipeline.lag import LagProbe
+from pipeline.producer import produce
+from pipeline.settings import Settings
+from pipeline.simulate import SimulationConfig, simulate
+
+
+def run(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="chorus bench pipeline")
+    parser.add_argument("--employees", type=int, default=2500)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-ceiling", action="store_true")
+    args = parser.parse_args(argv)
+
+    namespace = f"benchp{uuid.uuid4().hex[:8]}"
+    env = {
+        "CHORUS_TOPIC_PREFIX": namespace,
+        "CHORUS_APP_ID": namespace,
+        "CHORUS_CLICKHOUSE_DATABASE": namespace,
+        "CHORUS_SNAPSHOT_SECONDS": "30",
+    }
+    settings = Settings.from_env({**os.environ, **env})
+    lines = list(simulate(SimulationConfig(seed=5, employees=args.employees)).lines())
+    warehouse.migrator(settings).migrate()
+    declare_topics(settings)
+    started = time.perf_counter()
+    produce(settings, lines)
+    figures: dict[str, Any] = {
+        "events": len(lines),
+        "produce_seconds": round(time.perf_counter() - started, 1),
+        "workers": args.workers,
+    }
+    figures.update(_pipeline(settings, env, args.workers, len(lines)))
+    if not args.skip_ceiling:
+        ceiling_settings = dataclasses.replace(settings, clickhouse_database=f"{namespace}_ceiling")
+        warehouse.migrator(ceiling_settings).migrate()
+        figures.update(asyncio.run(_ceiling(ceiling_settings, settings.topic("raw"), len(lines))))
+        figures["pipeline_share_of_ceiling"] = round(
+            figures["pipeline_events_per_s"] / figures["ceiling_events_per_s"], 3
+        )
+    return figures
+
+
+def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int) -> dict[str, Any]:
+    probe = LagProbe(settings, [settings.topic(f.name) for f in dataclasses.fields(Topics)])
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"],
+            env={**os.environ, **env, "CHORUS_WORKER_PORT": str(16300 + i)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for i in range(workers)
+    ]
+    raw = settings.topic("raw")
+    try:
+        while probe.lag()[raw] >= events:  # the clock starts with the first commit
+            if any(p.poll() is not None for p in processes):
+                raise RuntimeError("a worker exited")
+            time.sleep(0.1)
+        started = time.perf_counter()
+        while sum(probe.lag().values()) > 0:
+            if time.perf_counter() - started > 3600:
+                raise RuntimeError("not done in an hour")
+            time.sleep(0.5)
+        seconds = time.perf_counter() - started
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=120)
+        probe.close()
+    client = warehouse.client(settings)
+    rows = sum(
+        client.execute(f"SELECT count() FROM {table}")[0][0]
+        for table in (
+            "employees",
+            "posts",
+            "follows",
+            "identity_links",
+            "engagements",
+            "account_stats",
+        )
+    )
+    client.disconnect()
+    return {
+        "pipeline_seconds": round(seconds, 1),
+        "pipeline_events_per_s": round(events / seconds),
+        "pipeline_event_rows_in_clickhouse": rows,
+    }
+
+
+async def _ceiling(settings: Settings, raw: str, events: int) -> dict[str, Any]:
+    ingestor = Ingestor(pseudonymiser_from_env(settings.environment))
+    client = warehouse.client(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_options(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=16 << 20,
+        fetch_max_bytes=64 << 20,
+    )
+    await consumer.start()
+    spent = {"consume": 0.0, "decode": 0.0, "insert": 0.0}
+    read = 0
+    try:
+        await consumer.topics()  # loads the metadata
+        partitions = [TopicPartition(raw, p) for p in consumer.partitions_for_topic(raw) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        started = time.perf_counter()
+        while read < events:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=50_000)
+            values = [m.value or b"" for messages in fetched.values() for m in messages]
+            read += len(values)
+            mark = time.perf_counter()
+            by_table: dict[type, list[Any]] = defaultdict(list)
+            for outcome in ingestor.process_batch(values):
+                if isinstance(outcome, Accepted):
+                    by_table[type(outcome.event)].append(outcome.event)
+            spent["decode"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            for kind, records in by_table.items():
+                await asyncio.to_thread(warehouse.insert, client, warehouse.TABLES[kind], records)
+            spent["insert"] += time.perf_counter() - mark
+        seconds = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        client.disconnect()
+    spent["consume"] = seconds - spent["decode"] - spent["insert"]  # the rest: fetching
+    return {
+        "ceiling_seconds": round(seconds, 1),
+        "ceiling_events_per_s": round(read / seconds),
+        **{f"ceiling_{part}_share": round(value / seconds, 3) for part, value in spent.items()},
+    }
