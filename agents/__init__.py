@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import faust
-from aiokafka import AIOKafkaProducer
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import EventT
 
 from pipeline.observability import RECORDS_IN, RECORDS_OUT
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
+
+T = TypeVar("T")
 
 
 def batches(
@@ -113,6 +116,46 @@ class KafkaOutput:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+async def replay(
+    settings: Settings,
+    topic: str,
+    decoder: msgspec.json.Decoder[T],
+    apply: Callable[[T], object],
+    until: int | None = None,
+) -> int:
+    """Feed `apply` every record of a one-partition topic, from its start to offset `until`.
+
+    `until` is exclusive; None: the end at the time of the call. How agents
+    that keep a state in memory get it back after a restart: their topics are
+    kept for ever and re-reading them is cheap with a plain consumer (no group,
+    big fetches, micro-batches). Returns how many records were applied.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_options(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 << 20,
+    )
+    await consumer.start()
+    applied = 0
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition] if until is None else until
+        while await consumer.position(partition) < end:
+            fetched = await consumer.getmany(partition, timeout_ms=1000, max_records=2000)
+            for message in fetched.get(partition, ()):
+                if message.offset >= end:
+                    break
+                for record in decoder.decode_lines(message.value or b""):
+                    apply(record)
+                    applied += 1
+    finally:
+        await consumer.stop()
+    return applied
 
 
 def payloads(events: Sequence[EventT]) -> Iterator[tuple[EventT, bytes]]:

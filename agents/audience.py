@@ -28,10 +28,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import faust
-import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents import KafkaOutput, batches, payloads
+from agents import KafkaOutput, batches, payloads, replay
 from pipeline.audience import AudienceGraph
 from pipeline.observability import COMMUNITY_PERSONS, SNAPSHOT_SECONDS
 from schemas import metrics
@@ -77,21 +75,11 @@ class LiveAudience:
         started = time.monotonic()
         self.graph = AudienceGraph(link_threshold=self.settings.link_threshold)
         self.as_of = None
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            **self.settings.kafka_options(),
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=8 << 20,
-        )
-        await consumer.start()
         applied = 0
-        try:
-            for name, kind in INPUTS:
-                applied += await self._replay(
-                    consumer, self.settings.topic(name), decoder_for(kind)
-                )
-        finally:
-            await consumer.stop()
+        for name, kind in INPUTS:
+            applied += await replay(
+                self.settings, self.settings.topic(name), decoder_for(kind), self.apply
+            )
         self.built = True
         self.changed = True
         log.info(
@@ -100,24 +88,6 @@ class LiveAudience:
             time.monotonic() - started,
             self.graph.distinct_persons,
         )
-
-    async def _replay(
-        self, consumer: AIOKafkaConsumer, topic: str, decoder: msgspec.json.Decoder
-    ) -> int:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        applied = 0
-        while await consumer.position(partition) < end:
-            fetched = await consumer.getmany(partition, timeout_ms=1000, max_records=2000)
-            for message in fetched.get(partition, ()):
-                if message.offset >= end:
-                    break
-                for event in decoder.decode_lines(message.value or b""):
-                    self.apply(event)
-                    applied += 1
-        return applied
 
     async def snapshot(self) -> list[metrics.MetricRow]:
         """The snapshot rows if the graph changed since the last one; call with the lock held."""

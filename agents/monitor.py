@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import faust
 import msgspec
 
-from agents import KafkaOutput, batches, payloads
+from agents import KafkaOutput, batches, payloads, replay
 from pipeline.alerts import Delivery, WebhookNotifier
 from pipeline.observability import ALERT_DELIVERIES, ALERTS
 from pipeline.policy import Policy, flag_post
@@ -157,9 +157,20 @@ def register(
             ALERTS.labels(alert.status).inc()
             log.info("%s", alert.summary)
 
+    async def restore_detector(first_offset: int) -> None:
+        """Replay the slip-ups this group already processed, alerts muted: open incidents stay open."""
+        applied = await replay(
+            settings, slipups_topic, slipups.slipup_decoder, detector.observe, until=first_offset
+        )
+        log.info("spike detector restored from %d slip-ups", applied)
+
     @app.agent(topics.slipups, name="monitor-spikes", concurrency=1)
     async def spikes(stream: faust.StreamT) -> None:
+        restored = False
         async for batch in batches(stream, settings):
+            if not restored:
+                await restore_detector(batch[0].message.offset)
+                restored = True
             alerts: list[Alert] = []
             for _, record in payloads(batch):
                 alerts += detector.observe(slipups.slipup_decoder.decode(record))

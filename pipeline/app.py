@@ -85,7 +85,7 @@ SINGLE_PARTITION = {
     "metrics",
 }
 # What the audience graph is rebuilt from: kept for ever.
-KEPT_FOR_EVER = {"employees", "follows", "identity", "account_stats", "posts"}
+KEPT_FOR_EVER = {"employees", "follows", "identity", "account_stats", "posts", "slipups"}
 
 
 def declare_topics(settings: Settings) -> None:

@@ -86,24 +86,24 @@ def estimate_persons(
     """`known[label]` is True for the persons the scope's complete lists reach."""
     if not accounts:
         return Estimate(float(exact_persons), float(exact_persons), float(exact_persons))
-    pooled_new = pooled_size = 0
-    shares: list[tuple[int, float, int]] = []  # (n, new share, sample size)
-    for account in accounts:
-        size = len(account.sample) + account.colleagues
-        new = int(np.count_nonzero(~known[account.sample])) if len(account.sample) else 0
-        pooled_new += new
-        pooled_size += size
-        shares.append((account.followers_count, new / size if size else math.nan, size))
-    fallback = pooled_new / pooled_size if pooled_size else 1.0
-    new_total = variance = 0.0
-    for n, share, size in shares:
-        if size == 0:  # no sample: the scope's pooled share, with its full binomial variance
-            share, size = fallback, 1
-        new_total += n * share
-        # Agresti-Coull: a sample that is all new (or all known) still leaves doubt.
-        smoothed = (share * size + 1.0) / (size + 2.0)
-        correction = max(0.0, 1.0 - size / n) if n else 0.0
-        variance += n * n * smoothed * (1.0 - smoothed) / size * correction
+    # Per account, vectorised (a company scope has thousands of stats-only accounts).
+    lengths = np.array([len(account.sample) for account in accounts], dtype=np.int64)
+    samples = np.concatenate([account.sample for account in accounts]).astype(np.int64)
+    of_account = np.repeat(np.arange(len(accounts)), lengths)
+    new = np.bincount(of_account[~known[samples]], minlength=len(accounts))
+    size = lengths + np.array([account.colleagues for account in accounts], dtype=np.int64)
+    n = np.array([account.followers_count for account in accounts], dtype=float)
+    pooled_size = int(size.sum())
+    fallback = int(new.sum()) / pooled_size if pooled_size else 1.0
+    sampled = size > 0
+    # No sample: the scope's pooled share, with its full binomial variance.
+    share = np.where(sampled, new / np.maximum(size, 1), fallback)
+    size = np.where(sampled, size, 1)
+    new_total = float((n * share).sum())
+    # Agresti-Coull: a sample that is all new (or all known) still leaves doubt.
+    smoothed = (share * size + 1.0) / (size + 2.0)
+    correction = np.where(n > 0, np.maximum(0.0, 1.0 - size / np.maximum(n, 1.0)), 0.0)
+    variance = float((n * n * smoothed * (1.0 - smoothed) / size * correction).sum())
     persons = exact_persons + overlap.value * new_total
     spread = math.sqrt(overlap.value**2 * variance + new_total**2 * overlap.variance)
     return Estimate(

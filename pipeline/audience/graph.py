@@ -3,13 +3,19 @@
 Follower accounts are nodes (interned pseudonyms); identity links with a
 confidence at or above the threshold merge them into persons, kept as labelled
 components (union by size with explicit relabelling, so a node's person is one
-list lookup and a snapshot reads every label at once with numpy). Per node the
+array lookup and a snapshot copies every label at once into numpy). Per node the
 graph keeps how many *live* employee accounts (owned by an active employee) it
 follows; per component, how many of its nodes are live followers and how many
 are employee accounts (such a person is a colleague, never audience; an
 employee's own account is never an audience account, but their linked
 personal accounts are). The company's distinct accounts and persons are
 counters updated from those in O(1) per follow, amortised O(log n) per link.
+
+Follow edges also go to an append-only edge log (two int32 arrays: follower
+node, account index; an unfollow leaves a tombstone), so that a snapshot reads
+millions of edges as two buffer copies instead of iterating Python sets; a
+snapshot compacts the log when tombstones outnumber live edges (amortised O(1)
+per unfollow).
 
 What costs more, and by how much:
 - removing a link (a later event for the pair below the threshold) re-walks the
@@ -28,11 +34,14 @@ two links may travel on different partitions.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pipeline.audience.metrics import snapshot
+import numpy as np
+
+from pipeline.audience.metrics import Snapshots
 from schemas.events import AccountStats, AnyEvent, Employee, Follow, IdentityLink, Post
 from schemas.metrics import MetricRow
 
@@ -41,11 +50,12 @@ AccountKey = tuple[str, str]  # (network, account_id) of an employee's own accou
 
 @dataclass(slots=True, eq=False)
 class EmployeeAccountState:
-    """One employee account: its complete follower list (node ids) and what the network says."""
+    """One employee account: its complete follower list and what the network says."""
 
     network: str
     account_id: str
-    followers: set[int] = field(default_factory=set)
+    index: int  # position in `AudienceGraph.account_list`, the account column of the edge log
+    followers: dict[int, int] = field(default_factory=dict)  # node id -> slot in the edge log
     owner: str | None = None  # employee_id of the latest roster entry listing it
     live: bool = False  # owned by an active employee: its followers are audience
     stats: AccountStats | None = None
@@ -63,15 +73,21 @@ class AudienceGraph:
     def __init__(self, link_threshold: float = 0.5) -> None:
         self.link_threshold = link_threshold
         self.node_ids: dict[str, int] = {}  # pseudonym -> node id
-        self.component: list[int] = []  # node -> label of its person (a member's node id)
-        self.live_refs: list[int] = []  # node -> live employee accounts it follows
-        self.component_live: list[int] = []  # label -> nodes with live_refs > 0
-        self.component_employees: list[int] = []  # label -> employee-account nodes in it
+        self.component = array("i")  # node -> label of its person (a member's node id)
+        self.live_refs = array("i")  # node -> live employee accounts it follows
+        self.component_live = array("i")  # label -> nodes with live_refs > 0
+        self.component_employees = array("i")  # label -> employee-account nodes in it
         self.members: dict[int, list[int]] = {}  # label -> nodes, for components of 2+
         self.employee_listings: dict[int, int] = {}  # node -> roster entries listing it
         self.links: dict[tuple[int, int], tuple[datetime, float]] = {}
         self.adjacency: dict[int, set[int]] = {}  # node -> linked nodes (links >= threshold)
         self.accounts: dict[AccountKey, EmployeeAccountState] = {}
+        self.account_list: list[EmployeeAccountState] = []  # by `EmployeeAccountState.index`
+        self.edge_node = array("i")  # edge log: follower node, -1 once unfollowed
+        self.edge_account = array("i")  # edge log: account index
+        self.removed_edges = 0  # tombstones in the edge log
+        self.edits = 0  # follow, link and roster changes applied: how stale a cache is
+        self.snapshots = Snapshots()  # what a snapshot may reuse from the previous one
         self.roster: dict[str, Employee] = {}
         self.campaign_posts: dict[str, tuple[str, str]] = {}  # post_id -> (campaign, employee)
         self.distinct_accounts = 0  # live company count
@@ -93,24 +109,55 @@ class AudienceGraph:
             case Post():
                 self._post(event)
 
-    def _follow(self, event: Follow) -> None:
-        key = (event.network, event.account_id)
+    def _account(self, key: AccountKey) -> EmployeeAccountState:
         account = self.accounts.get(key)
         if account is None:
-            account = self.accounts[key] = EmployeeAccountState(event.network, event.account_id)
+            account = EmployeeAccountState(*key, index=len(self.account_list))
+            self.accounts[key] = account
+            self.account_list.append(account)
+        return account
+
+    def _follow(self, event: Follow) -> None:
+        account = self._account((event.network, event.account_id))
         node = self.node_ids.get(event.follower_id)
         if event.action == "follow":
             if node is None:
                 node = self._new_node(event.follower_id)
             elif node in account.followers:
                 return
-            account.followers.add(node)
+            account.followers[node] = len(self.edge_node)
+            self.edge_node.append(node)
+            self.edge_account.append(account.index)
+            self.edits += 1
             if account.live:
                 self._add_live_ref(node)
-        elif node is not None and node in account.followers:
-            account.followers.remove(node)
+        elif node is not None:
+            slot = account.followers.pop(node, None)
+            if slot is None:
+                return
+            self.edge_node[slot] = -1
+            self.removed_edges += 1
+            self.edits += 1
             if account.live:
                 self._remove_live_ref(node)
+
+    def compact_edges(self) -> None:
+        """Drop the edge log's tombstones (renumbering every slot) once they are the majority."""
+        if self.removed_edges * 2 <= len(self.edge_node):
+            return
+        nodes = np.frombuffer(self.edge_node, dtype=np.int32)
+        alive = nodes >= 0
+        slots = np.cumsum(alive, dtype=np.int64) - 1
+        kept_nodes = array("i", nodes[alive].tobytes())
+        kept_accounts = array(
+            "i", np.frombuffer(self.edge_account, dtype=np.int32)[alive].tobytes()
+        )
+        del nodes  # the buffer view would block appends to the log
+        for account in self.account_list:
+            if account.followers:
+                old = np.fromiter(account.followers.values(), np.int64, len(account.followers))
+                account.followers = dict(zip(account.followers, slots[old].tolist(), strict=True))
+        self.edge_node, self.edge_account, self.removed_edges = kept_nodes, kept_accounts, 0
 
     def _new_node(self, pseudonym: str) -> int:
         node = len(self.component)
@@ -167,6 +214,7 @@ class AudienceGraph:
         if previous is not None and event.occurred_at < previous[0]:
             return
         self.links[pair] = (event.occurred_at, event.confidence)
+        self.edits += 1
         was = previous is not None and previous[1] >= self.link_threshold
         now = event.confidence >= self.link_threshold
         if now and not was:
@@ -237,6 +285,7 @@ class AudienceGraph:
         if previous is not None and event.occurred_at < previous.occurred_at:
             return
         self.roster[event.employee_id] = event
+        self.edits += 1
         old = (
             {(a.network, a.account_id): a.pseudonym for a in previous.accounts} if previous else {}
         )
@@ -247,9 +296,7 @@ class AudienceGraph:
                 dropped.owner = None
                 self._set_live(dropped, False)
         for key in new:
-            account = self.accounts.get(key)
-            if account is None:
-                account = self.accounts[key] = EmployeeAccountState(*key)
+            account = self._account(key)
             account.owner = event.employee_id
             self._set_live(account, event.active)
         for pseudonym in filter(None, old.values()):  # empty: not through ingest
@@ -283,10 +330,7 @@ class AudienceGraph:
     # -- stats and campaigns ------------------------------------------------------
 
     def _stats(self, event: AccountStats) -> None:
-        key = (event.network, event.account_id)
-        account = self.accounts.get(key)
-        if account is None:
-            account = self.accounts[key] = EmployeeAccountState(*key)
+        account = self._account((event.network, event.account_id))
         if account.stats is None or event.occurred_at >= account.stats.occurred_at:
             account.stats = event
             account.sample = [self._node(follower) for follower in event.follower_sample or ()]
@@ -301,7 +345,7 @@ class AudienceGraph:
 
     def snapshot(self, snapshot_id: str, taken_at: datetime) -> list[MetricRow]:
         """Every metric of every scope now (see `pipeline.audience.metrics`)."""
-        return snapshot(self, snapshot_id, taken_at)
+        return self.snapshots.take(self, snapshot_id, taken_at)
 
     def person_of(self, pseudonym: str) -> int | None:
         """The person label of an account, None if the graph never saw it."""
