@@ -11,10 +11,9 @@ changelog of a global table is read whole by every worker). `spikes` keeps one
 in-memory `SpikeDetector`, so `chorus.slipups` has one partition: exactly one
 worker owns it. Batches are acked only after their output is in Kafka.
 
-Known limit: the detector's windows and baselines live in memory. After a
-restart or a rebalance it warms up again (`SpikeConfig.warmup_windows`) and an
-incident still open is reported again under the same incident id (the id is a
-hash of scope and opening window), which `alerts` deduplicates in ClickHouse.
+The detector's windows, baselines and incidents live in memory; after a
+restart or a rebalance they are restored by replaying the slip-ups already
+processed, alerts muted (`restore_detector`; docs/slipups.md).
 """
 
 from __future__ import annotations
