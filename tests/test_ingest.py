@@ -168,6 +168,23 @@ def test_a_duplicate_key_hidden_by_an_escape_is_found() -> None:
     assert isinstance(outcome, Rejected) and outcome.reason == Reason.DUPLICATE_KEY
 
 
+def test_a_duplicate_beside_an_absent_optional_field_is_found() -> None:
+    roster = {k: v for k, v in event("employee").items() if k != "accounts"}
+    payload = raw(roster)[:-1] + b', "region" : "APAC"}'
+    outcome = ingestor.process(payload)
+    assert isinstance(outcome, Rejected) and outcome.reason == Reason.DUPLICATE_KEY
+    for kind in ("post", "account_stats"):
+        payload = raw(event(kind))[:-1] + b', "event_id"\t:\n"again"}'
+        outcome = ingestor.process(payload)
+        assert isinstance(outcome, Rejected) and outcome.reason == Reason.DUPLICATE_KEY, kind
+
+
+def test_explicit_defaults_and_unknown_fields_are_not_duplicates() -> None:
+    for extra in (b', "url": null', b', "shiny_new_field" : 1'):
+        outcome = ingestor.process(raw(event("post"))[:-1] + extra + b"}")
+        assert isinstance(outcome, Accepted), extra
+
+
 def test_a_key_name_inside_text_is_not_a_duplicate() -> None:
     outcome = ingestor.process(raw(event("post", text='he wrote "text": twice, "text"')))
     assert isinstance(outcome, Accepted)
