@@ -154,6 +154,13 @@ _KEYS: dict[type, tuple[int, tuple[tuple[str, object], ...]]] = {
 }
 
 
+def _key_colons(raw: bytes) -> int:
+    """How many `"` + colon sequences (any white space between) the bytes hold."""
+    if b'" ' in raw or b'"\t' in raw or b'"\n' in raw or b'"\r' in raw:
+        return len(_KEY_COLON.findall(raw))
+    return raw.count(b'":')  # compact JSON, and `json.dumps`'s default `": "`
+
+
 def _has_duplicate_keys(raw: bytes, event: AnyEvent) -> bool:
     """JSON allows duplicate keys and decoders keep the last: refuse them instead.
 
@@ -165,8 +172,11 @@ def _has_duplicate_keys(raw: bytes, event: AnyEvent) -> bool:
     objects) the exact, slower check decides.
     """
     required, optional = _KEYS[type(event)]
-    expected = required + sum(getattr(event, name) != default for name, default in optional)
-    if len(_KEY_COLON.findall(raw)) == expected:
+    expected = required
+    for name, default in optional:
+        if getattr(event, name) != default:
+            expected += 1
+    if _key_colons(raw) == expected:
         return False
     try:
         json.loads(raw, object_pairs_hook=_reject_duplicates)
