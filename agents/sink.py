@@ -1,22 +1,27 @@
 """Every typed and computed topic -> its ClickHouse table, through `pipeline.sink.Sink`.
 
 One agent per topic. Each takes a batch of messages without acking it
-(`noack_take`), hands their records (every topic Chorus writes carries
-micro-batches, see `agents.KafkaOutput`) to its sink, waits for the flush, and
-only then acks: a failed insert never moves an offset. While ClickHouse is
-down the flush does not return, so the agent reads no further (backpressure)
-and resumes by itself.
+(`noack_take`) and hands each message's records (every topic Chorus writes
+carries micro-batches, see `agents.KafkaOutput`) to its sink; whenever the sink
+has a full batch, and at the end of the taken ones, it submits them with the
+acks of their messages, which the sink calls only once they are in ClickHouse,
+in order: a failed insert never moves an offset. The agent decodes its next
+messages while the sink inserts (one batch in flight). While ClickHouse is down
+`submit` does not return, so the agent reads no further (backpressure) and
+resumes by itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import faust
 import msgspec
+from faust.types import EventT
 
-from agents import batches, payloads
+from agents import batches
 from pipeline import warehouse
 from pipeline.sink import Outage, Sink
 from schemas import dead_letter, events, metrics, slipups
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
     from pipeline.app import Topics
     from pipeline.settings import Settings
 
-# Topic (a field of `Topics`) -> the decoder of its payloads.
+# Topic (a field of `Topics`) -> the decoder of its records.
 SOURCES: dict[str, msgspec.json.Decoder[Any]] = {
     "employees": events.decoder_for(events.Employee),
     "posts": events.decoder_for(events.Post),
@@ -56,7 +61,7 @@ def _register(
 ) -> None:
     async def sink(stream: faust.StreamT) -> None:
         # One connection per agent: clickhouse-driver clients are not thread-safe.
-        insert = partial(warehouse.insert, warehouse.client(settings))
+        insert = partial(warehouse.insert_columns, warehouse.client(settings))
         writer = Sink(
             source,
             decoder,
@@ -65,13 +70,26 @@ def _register(
             max_seconds=settings.batch_seconds,
             outage=outage,
         )
-        # A message holds up to 1,000 records: take fewer messages than rows.
-        async for batch in batches(stream, settings, max(1, settings.batch_rows // 100)):
-            for event, record in payloads(batch):
-                message = event.message
-                writer.add(record, message.topic, message.partition, message.offset)
-            await writer.flush()
-            for event in batch:
-                await stream.ack(event)
+        try:
+            # A message holds up to 1,000 records: take fewer messages than rows.
+            async for batch in batches(stream, settings, max(1, settings.batch_rows // 100)):
+                unacked: list[EventT] = []
+                for event in batch:
+                    message = event.message
+                    unacked.append(event)
+                    if writer.add(
+                        message.value or b"", message.topic, message.partition, message.offset
+                    ):
+                        await writer.submit(partial(_ack, stream, unacked))
+                        unacked = []
+                if unacked:
+                    await writer.submit(partial(_ack, stream, unacked))
+        finally:
+            await writer.close()  # batches still in flight are not acked: they come again
 
     app.agent(topic, name=f"sink_{source}")(sink)
+
+
+async def _ack(stream: faust.StreamT, taken: Sequence[EventT]) -> None:
+    for event in taken:
+        await stream.ack(event)

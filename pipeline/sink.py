@@ -1,16 +1,25 @@
 """Batched, replay-safe writes of Kafka payloads into ClickHouse, knowing nothing of Kafka.
 
-`Sink.add()` decodes a payload and files the record under its table;
-`Sink.flush()` inserts every table's rows and returns only once ClickHouse has
-them all. While ClickHouse is down, flush retries with exponential backoff and
-jitter and simply does not return: a caller that pulls its next batch only
-after flush (the sink agents) pulls nothing meanwhile, which is the
-backpressure, and acks its offsets only after flush, so nothing is lost. A
-replayed batch is harmless: the tables collapse copies (see sql/).
+`Sink.add()` decodes one message's micro-batch (newline-separated records, see
+`agents.KafkaOutput`) in one call and files its records under their tables;
+`Sink.submit()` hands what is buffered to the writer, which inserts every
+table's rows in a thread and then calls the batch's `written` callback (the
+agent's acks). Batches are written, and their callbacks called, strictly in
+the order they were submitted, each only after its insert succeeded.
 
-A payload that does not decode becomes a `DeadLetter` (reason `sink_decode`)
-in the same flush, so the stream goes on and the offset is committed only once
-the dead letter is stored.
+`submit` returns while the batch is still being inserted, so the caller can
+decode its next batch meanwhile; it waits only when more than `max_in_flight`
+batches are unwritten. While
+ClickHouse is down the writer retries with exponential backoff and jitter and
+does not finish, so `submit` does not return either: a caller that pulls its
+next batch only after `submit` (the sink agents) pulls nothing meanwhile, which
+is the backpressure, and acks nothing, so nothing is lost. `flush()` is
+`submit` plus waiting until everything is in. A replayed batch is harmless: the
+tables collapse copies (see sql/).
+
+Records that do not decode become their message's `DeadLetter` (reason
+`sink_decode`) in the same batch, while the message's other records are stored:
+the stream goes on, and the offset is committed only once the dead letter is.
 
 One `Outage` is shared by all sinks of a worker, so an outage is one WARNING
 when it starts and one INFO when it ends, however many sinks retry.
@@ -22,21 +31,32 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from pipeline.warehouse import TABLES, TRANSIENT_ERRORS, Table
+from pipeline.warehouse import TABLES, TRANSIENT_ERRORS, Block, Table
 from schemas.dead_letter import DeadLetter
 
 log = logging.getLogger(__name__)
 
-SINK_DECODE = "sink_decode"  # the dead-letter reason of a payload the sink cannot decode
+SINK_DECODE = "sink_decode"  # the dead-letter reason of records the sink cannot decode
 
-Insert = Callable[[Table, Sequence[Any]], None]  # blocking; run in a thread
+Insert = Callable[[Table, Block], None]  # one columnar INSERT; blocking, so run in a thread
+Written = Callable[[], Awaitable[Any]]  # called once a batch is in ClickHouse, e.g. its acks
+
+
+@dataclass(frozen=True)
+class Write:
+    """One table's share of a batch, as the columns the insert sends."""
+
+    table: Table
+    columns: Block
+    rows: int
 
 
 @dataclass
@@ -92,7 +112,7 @@ class Outage:
 
 
 class Sink:
-    """Buffers the records of one source and inserts them per table, retrying until they are in."""
+    """Buffers the records of one source and writes them per table, in order, retrying until in."""
 
     def __init__(
         self,
@@ -102,6 +122,7 @@ class Sink:
         *,
         max_rows: int = 5000,
         max_seconds: float = 1.0,
+        max_in_flight: int = 1,
         backoff: Backoff | None = None,
         outage: Outage | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -109,46 +130,82 @@ class Sink:
     ) -> None:
         self.source = source
         self.decode = decoder.decode
+        self.decode_lines = decoder.decode_lines
+        # A decoder of one Struct type files a whole micro-batch at once; a union sorts each record.
+        self.kind: type | None = decoder.type if _is_struct(decoder.type) else None
         self.insert = insert
         self.max_rows = max_rows
         self.max_seconds = max_seconds
+        self.max_in_flight = max_in_flight
         self.backoff = backoff or Backoff()
         self.outage = outage or Outage(clock)
         self.clock = clock
         self.sleep = sleep
-        self.pending: dict[type, list[Any]] = {}
+        self.pending: dict[type, list[Any]] = {}  # record type -> its records
         self.rows = 0
         self.first_added: float | None = None
+        self.in_flight: deque[asyncio.Future[None]] = deque()  # oldest first
 
     def add(self, payload: bytes, topic: str = "", partition: int = -1, offset: int = -1) -> bool:
-        """Decode and buffer one payload; True when the batch is due (full or old enough).
+        """Decode and buffer the records of one message; True when the batch is due (full or old).
 
-        topic/partition/offset say where the payload came from, for its dead letter.
+        topic/partition/offset say where the message came from, for dead letters.
         """
         try:
-            record = self.decode(payload)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.error(
-                "sink %s: %s[%d]@%d does not decode: %s", self.source, topic, partition, offset, exc
-            )
-            record = DeadLetter(
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                raw=payload,
-                reason=SINK_DECODE,
-                message=str(exc),
-                failed_at=datetime.now(UTC),
-            )
-        kind = type(record)
-        rows = self.pending.get(kind)
-        if rows is None:
-            rows = self.pending[kind] = []
-        rows.append(record)
-        self.rows += 1
-        if self.first_added is None:
-            self.first_added = self.clock()
+            records = self.decode_lines(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._file(self._decode_each(payload, topic, partition, offset))
+        else:
+            if self.kind is None:
+                self._file(records)
+            elif records:
+                self.pending.setdefault(self.kind, []).extend(records)
+                self._count(len(records))
         return self.due
+
+    def _decode_each(self, payload: bytes, topic: str, partition: int, offset: int) -> list[Any]:
+        """The records of a message that failed as a whole, and one dead letter for the bad ones.
+
+        Dead letters are keyed on the message's position in Kafka (so a replay
+        collapses): the letter's `raw` holds the message's undecodable records,
+        newline-separated like the message, and `message` says what is wrong
+        with each (numbered from 1 among the message's records).
+        """
+        records: list[Any] = []
+        bad: list[bytes] = []
+        errors: list[str] = []
+        lines = (line for line in payload.split(b"\n") if line.strip(b" \t\r"))  # as decode_lines
+        for number, line in enumerate(lines, 1):
+            try:
+                records.append(self.decode(line))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                bad.append(line)
+                errors.append(f"record {number}: {exc}")
+        message = "; ".join(errors)
+        log.error(
+            "sink %s: %s[%d]@%d holds records that do not decode: %s",
+            *(self.source, topic, partition, offset, message),
+        )
+        letter = DeadLetter(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            raw=b"\n".join(bad),
+            reason=SINK_DECODE,
+            message=message,
+            failed_at=datetime.now(UTC),
+        )
+        return [*records, letter]
+
+    def _file(self, records: list[Any]) -> None:
+        for record in records:
+            self.pending.setdefault(type(record), []).append(record)
+        self._count(len(records))
+
+    def _count(self, rows: int) -> None:
+        self.rows += rows
+        if self.first_added is None and rows:
+            self.first_added = self.clock()
 
     @property
     def due(self) -> bool:
@@ -156,32 +213,78 @@ class Sink:
             self.first_added is not None and self.clock() - self.first_added >= self.max_seconds
         )
 
-    async def flush(self) -> int:
-        """Insert everything buffered, each table once; returns the rows written.
+    async def submit(self, written: Written | None = None) -> int:
+        """Hand everything buffered to the writer; returns the rows handed over.
 
-        Returns only when all are in: while ClickHouse fails, it waits and retries.
-        A table already written is not written again when a later one fails.
+        `written` is awaited once this batch and every batch submitted before
+        it are in ClickHouse (so acks stay in order); a batch with no rows
+        still waits its turn for it. Returns once at most `max_in_flight`
+        batches are unwritten; raises what a write raised that was not a
+        transient ClickHouse error.
         """
-        written = 0
-        for kind in list(self.pending):
-            records = self.pending[kind]
-            await self._insert_until_done(TABLES[kind], records)
-            del self.pending[kind]
-            written += len(records)
-        self.rows = 0
-        self.first_added = None
-        return written
+        # Columns are built here, on the loop thread, while the batch before waits on the
+        # server: the writer's thread then does just what a raw clickhouse-driver insert does.
+        writes = [
+            Write(TABLES[kind], TABLES[kind].to_columns(records), len(records))
+            for kind, records in self.pending.items()
+        ]
+        rows = self.rows
+        self.pending, self.rows, self.first_added = {}, 0, None
+        previous = self.in_flight[-1] if self.in_flight else None
+        self.in_flight.append(asyncio.ensure_future(self._write(writes, previous, written)))
+        while len(self.in_flight) > self.max_in_flight:
+            await self._settle_oldest()
+        # The write behind the one just settled can start now: let it hand its insert to its
+        # thread before the caller goes on decoding, so that the two overlap.
+        await asyncio.sleep(0)
+        return rows
 
-    async def _insert_until_done(self, table: Table, records: Sequence[Any]) -> None:
+    async def flush(self) -> int:
+        """Submit everything buffered and return, with its row count, once all of it is in."""
+        rows = await self.submit()
+        while self.in_flight:
+            await self._settle_oldest()
+        return rows
+
+    async def close(self) -> None:
+        """Give up the writes in flight, callbacks uncalled: their records will come again."""
+        for write in self.in_flight:
+            write.cancel()
+        await asyncio.gather(*self.in_flight, return_exceptions=True)
+        self.in_flight.clear()
+
+    async def _settle_oldest(self) -> None:
+        try:
+            await self.in_flight[0]
+        except BaseException:
+            await self.close()  # the later writes wait for this one: they cannot succeed
+            raise
+        self.in_flight.popleft()
+
+    async def _write(
+        self, writes: list[Write], previous: Awaitable[None] | None, written: Written | None
+    ) -> None:
+        if previous is not None:
+            await previous
+        for write in writes:  # a table already written is not written again
+            await self._insert_until_done(write)
+        if written is not None:
+            await written()
+
+    async def _insert_until_done(self, write: Write) -> None:
         attempt = 0
         while True:
             try:
-                # clickhouse-driver blocks: a thread keeps the event loop (and Kafka heartbeats) going.
-                await asyncio.to_thread(self.insert, table, records)
+                # clickhouse-driver blocks: a thread keeps the loop (and Kafka heartbeats) going.
+                await asyncio.to_thread(self.insert, write.table, write.columns)
             except TRANSIENT_ERRORS as exc:
                 attempt += 1
-                self.outage.failed(self.source, table.name, len(records), exc)
+                self.outage.failed(self.source, write.table.name, write.rows, exc)
                 await self.sleep(self.backoff.delay(attempt))
             else:
                 self.outage.succeeded()
                 return
+
+
+def _is_struct(kind: object) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)

@@ -228,6 +228,7 @@ def migrator(settings: Settings, directory: Path = SQL_DIR) -> Migrator:
 # The columns of each record type ----------------------------------------------
 
 Columns = Callable[[Sequence[Any]], list[Any]]
+Block = list[list[Any]]  # records as columns, as clickhouse-driver inserts them
 
 
 def _field(name: str) -> Columns:
@@ -236,9 +237,24 @@ def _field(name: str) -> Columns:
 
 
 def _seconds(name: str) -> Columns:
-    """A datetime as Unix seconds: clickhouse-driver sends ints as they are, datetimes it converts slowly."""
+    """A datetime as Unix seconds: clickhouse-driver sends ints as they are, datetimes it converts slowly.
+
+    Converting costs more than comparing, and a record mostly shares its time
+    with the one before it in a batch: then that one's seconds are reused.
+    """
     get = attrgetter(name)
-    return lambda records: [int(get(r).timestamp()) for r in records]
+
+    def column(records: Sequence[Any]) -> list[int]:
+        seconds: list[int] = []
+        previous: datetime | None = None
+        value = 0
+        for moment in map(get, records):
+            if moment != previous:
+                previous, value = moment, int(moment.timestamp())
+            seconds.append(value)
+        return seconds
+
+    return column
 
 
 def _or_empty(name: str) -> Columns:
@@ -262,7 +278,7 @@ class Table:
     def insert_sql(self) -> str:
         return f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES"
 
-    def to_columns(self, records: Sequence[Any]) -> list[list[Any]]:
+    def to_columns(self, records: Sequence[Any]) -> Block:
         return [column(records) for column in self.columns.values()]
 
 
@@ -360,12 +376,16 @@ TABLES: dict[type, Table] = {
 
 def insert(client: Client, table: Table, records: Sequence[Any]) -> None:
     """One columnar INSERT of `records` into `table` (blocking: run it in a thread)."""
-    client.execute(
-        table.insert_sql,
-        table.to_columns(records),
-        columnar=True,
-        settings={"insert_deduplicate": 1},
-    )
+    insert_columns(client, table, table.to_columns(records))
+
+
+def insert_columns(client: Client, table: Table, columns: Block) -> None:
+    """One INSERT of columns built by `table.to_columns` (blocking: run it in a thread).
+
+    clickhouse-driver works on copies of the columns, so a failed insert can be
+    retried with the same ones.
+    """
+    client.execute(table.insert_sql, columns, columnar=True, settings={"insert_deduplicate": 1})
 
 
 # Reading a snapshot back ------------------------------------------------------

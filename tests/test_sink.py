@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +13,8 @@ import pytest
 from clickhouse_driver.errors import NetworkError
 
 from pipeline.sink import SINK_DECODE, Backoff, Outage, Sink
-from pipeline.warehouse import Table
+from pipeline.warehouse import Block, Table
 from schemas import events, metrics
-from schemas.dead_letter import DeadLetter
 from schemas.events import Follow
 from schemas.metrics import CoveragePoint, ScopeMetrics
 
@@ -29,20 +28,31 @@ def follow(i: int) -> bytes:
     )  # fmt: skip
 
 
+def micro_batch(*records: bytes) -> bytes:
+    """One Kafka message as `agents.KafkaOutput` writes it."""
+    return b"\n".join(records)
+
+
 class FakeClickHouse:
-    """Records inserts; fails the first `failures` calls like a server that is down."""
+    """Records inserts, a row as {column: value}; the first `failures` fail as if it were down."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
         self.calls = 0
-        self.rows: dict[str, list[Any]] = {}
+        self.rows: dict[str, list[dict[str, Any]]] = {}
 
-    def insert(self, table: Table, records: Sequence[Any]) -> None:
+    def insert(self, table: Table, columns: Block) -> None:
         self.calls += 1
         if self.calls <= self.failures:
             raise NetworkError("Connection refused (127.0.0.1:19000)")
-        table.to_columns(records)  # the mapping must accept them
-        self.rows.setdefault(table.name, []).extend(records)
+        assert len(columns) == len(table.columns)
+        rows = [
+            dict(zip(table.columns, values, strict=True)) for values in zip(*columns, strict=True)
+        ]
+        self.rows.setdefault(table.name, []).extend(rows)
+
+    def event_ids(self, table: str = "follows") -> list[str]:
+        return [row["event_id"] for row in self.rows.get(table, [])]
 
 
 class Clock:
@@ -90,7 +100,7 @@ def test_flush_inserts_each_table_once_and_empties_the_buffer() -> None:
         sink.add(follow(i))
     assert asyncio.run(sink.flush()) == 10
     assert clickhouse.calls == 1
-    assert [r.event_id for r in clickhouse.rows["follows"]] == [f"f{i}" for i in range(10)]
+    assert clickhouse.event_ids() == [f"f{i}" for i in range(10)]
     assert asyncio.run(sink.flush()) == 0
     assert clickhouse.calls == 1
 
@@ -118,12 +128,25 @@ def test_an_invalid_payload_becomes_a_dead_letter_and_the_rest_goes_on(
     sink.add(b'{"event_id": 7}', "chorus.follows", 0, 42)
     sink.add(follow(3), "chorus.follows", 0, 43)
     asyncio.run(sink.flush())
-    assert [r.event_id for r in clickhouse.rows["follows"]] == ["f1", "f3"]
+    assert clickhouse.event_ids() == ["f1", "f3"]
     [letter] = clickhouse.rows["dead_letters"]
-    assert isinstance(letter, DeadLetter)
-    assert (letter.topic, letter.partition, letter.offset) == ("chorus.follows", 0, 42)
-    assert (letter.reason, letter.raw) == (SINK_DECODE, b'{"event_id": 7}')
-    assert "does not decode" in caplog.text
+    assert (letter["topic"], letter["partition"], letter["offset"]) == ("chorus.follows", 0, 42)
+    assert (letter["reason"], letter["raw"]) == (SINK_DECODE, b'{"event_id": 7}')
+    assert "do not decode" in caplog.text
+
+
+def test_a_micro_batch_is_decoded_at_once_and_its_bad_records_become_its_dead_letter() -> None:
+    clickhouse = FakeClickHouse()
+    sink = make_sink(clickhouse, Clock(), max_rows=4)
+    assert not sink.add(micro_batch(follow(1), follow(2), b"", follow(3)), "chorus.follows", 1, 7)
+    assert sink.rows == 3  # the blank line is no record
+    assert sink.add(micro_batch(follow(4), b'{"type": "follow"}', b"\xff", follow(5)), "t", 1, 8)
+    asyncio.run(sink.flush())
+    assert clickhouse.event_ids() == ["f1", "f2", "f3", "f4", "f5"]
+    [letter] = clickhouse.rows["dead_letters"]  # one per message: the table's key is its position
+    assert (letter["offset"], letter["raw"]) == (8, b'{"type": "follow"}\n\xff')
+    assert letter["message"].startswith("record 2: Object missing required field")
+    assert "; record 3: JSON is malformed" in letter["message"]
 
 
 def test_while_clickhouse_is_down_flush_retries_with_growing_jittered_delays(
@@ -159,11 +182,11 @@ def test_one_outage_logs_once_for_all_sinks(caplog: pytest.LogCaptureFixture) ->
 
 def test_a_table_written_before_a_failure_is_not_written_again() -> None:
     class FailSecondTable(FakeClickHouse):
-        def insert(self, table: Table, records: Sequence[Any]) -> None:
+        def insert(self, table: Table, columns: Block) -> None:
             if table.name == "dead_letters" and self.failures:
                 self.failures -= 1
                 raise NetworkError("down")
-            super().insert(table, records)
+            super().insert(table, columns)
 
     clickhouse = FailSecondTable(failures=2)
     sink = make_sink(clickhouse, Clock())
@@ -179,3 +202,89 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     for attempt, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0), (6, 30.0), (40, 30.0)):
         assert ceiling / 2 <= backoff.delay(attempt) <= ceiling
     assert len({backoff.delay(3) for _ in range(10)}) > 1
+
+
+class GatedClickHouse(FakeClickHouse):
+    """Holds each insert (in its thread) until the test lets one through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Semaphore(0)
+
+    def insert(self, table: Table, columns: Block) -> None:
+        assert self.gate.acquire(timeout=10), "the test never let this insert through"
+        super().insert(table, columns)
+
+
+def test_submit_returns_while_its_batch_is_inserted_and_acks_follow_each_insert_in_order() -> None:
+    clickhouse = GatedClickHouse()
+    sink = make_sink(clickhouse, Clock(), max_in_flight=1)
+    acked: list[tuple[int, list[str]]] = []
+
+    def ack(batch: int) -> Any:
+        async def written() -> None:
+            acked.append((batch, clickhouse.event_ids()))  # what ClickHouse holds at the ack
+
+        return written
+
+    async def run() -> None:
+        sink.add(micro_batch(follow(1), follow(2)))
+        assert await sink.submit(ack(1)) == 2  # returns at once: its insert is in flight
+        sink.add(micro_batch(follow(3)))  # decoded while the first batch is inserted
+        second = asyncio.create_task(sink.submit(ack(2)))
+        await asyncio.sleep(0.1)
+        assert not second.done() and acked == []  # two unwritten: the caller waits
+        clickhouse.gate.release()
+        await second
+        assert acked == [(1, ["f1", "f2"])]
+        clickhouse.gate.release()
+        await sink.flush()
+
+    asyncio.run(run())
+    assert acked == [(1, ["f1", "f2"]), (2, ["f1", "f2", "f3"])]
+
+
+def test_while_clickhouse_is_down_the_next_batch_waits_and_nothing_is_acked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clickhouse = FakeClickHouse(failures=10**9)
+    sink = Sink("follows", events.decoder_for(Follow), clickhouse.insert,
+                backoff=Backoff(initial=0.001, cap=0.001))  # fmt: skip
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    async def run() -> None:
+        sink.add(follow(1))
+        await sink.submit(ack)
+        sink.add(follow(2))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sink.submit(ack), 0.3)  # cancelled: gives up what is in flight
+
+    with caplog.at_level(logging.INFO, logger="pipeline.sink"):
+        asyncio.run(run())
+    assert clickhouse.calls > 1 and acked == [] and clickhouse.rows == {}
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+def test_an_error_that_is_not_an_outage_reaches_the_caller_and_nothing_is_acked() -> None:
+    class Broken(FakeClickHouse):
+        def insert(self, table: Table, columns: Block) -> None:
+            raise TypeError("a column the driver cannot send")
+
+    sink = make_sink(Broken(), Clock())
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    async def run() -> None:
+        sink.add(follow(1))
+        await sink.submit(ack)
+        sink.add(follow(2))
+        await sink.submit(ack)
+
+    with pytest.raises(TypeError):
+        asyncio.run(run())
+    assert acked == []

@@ -20,10 +20,9 @@ from pathlib import Path
 import faust
 import pytest
 from clickhouse_driver import Client
-from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from agents import sink
+from agents import KafkaOutput, sink
 from pipeline import warehouse
 from pipeline.app import Topics
 from pipeline.services import ClickHouse
@@ -91,12 +90,18 @@ def sink_app(settings: Settings) -> tuple[faust.App, Topics]:
     return app, topics
 
 
-def produce(settings: Settings, topic: str, payloads: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
-    for i, payload in enumerate(payloads):
-        producer.send(settings.topic(topic), payload, partition=i % PARTITIONS)
-    producer.flush()
-    producer.close()
+async def produce(settings: Settings, topic: str, records: list[bytes]) -> None:
+    """Write records as Chorus's agents do: micro-batch messages, keyed over the partitions.
+
+    Small micro-batches, so that a sink batch spans several messages.
+    """
+    output = KafkaOutput(settings, max_records=100)
+    try:
+        for i, record in enumerate(records):
+            await output.add(settings.topic(topic), str(i).encode(), record)
+        await output.flush()
+    finally:
+        await output.stop()
 
 
 async def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -128,10 +133,11 @@ def test_sink_agents_store_every_event_once_even_when_replayed(
     async def run() -> None:
         await app.start()
         try:
-            produce(config, "posts", batch)
+            await produce(config, "posts", batch)
             await wait_for(lambda: counts()[:2] == (n, n), 90, f"{n} posts in the views")
-            # The replay, then a payload that does not decode, behind it in each partition.
-            produce(config, "posts", [*batch, b'{"not": "a post"}', b"\xff"])
+            # The replay with a record that does not decode among its own, then a message of junk.
+            await produce(config, "posts", [*batch, b'{"not": "a post"}'])
+            await produce(config, "posts", [b"\xff"])
             await wait_for(lambda: counts()[2] == 2, 90, "the two dead letters")
         finally:
             await app.stop()
@@ -188,14 +194,14 @@ def test_stopping_clickhouse_mid_stream_loses_nothing_and_counts_nothing_twice(
         async def run() -> None:
             await app.start()
             try:
-                produce(config, "posts", posts(n // 2))
+                await produce(config, "posts", posts(n // 2))
                 await wait_for(lambda: stored() == n // 2, 90, "the first half")
                 server.down(print)
-                produce(config, "posts", posts(n // 2, start=n // 2))
+                await produce(config, "posts", posts(n // 2, start=n // 2))
                 await asyncio.sleep(30)  # the sinks retry meanwhile
                 server.up(print)
                 # And a replay of everything on top, while catching up.
-                produce(config, "posts", posts(n))
+                await produce(config, "posts", posts(n))
                 await wait_for(lambda: stored() == n, 180, "every post after the outage")
                 await asyncio.sleep(3)  # let the replay land too
             finally:
