@@ -39,6 +39,7 @@ from typing import Any
 
 import msgspec
 
+from pipeline.observability import SINK_BATCH_ROWS, SINK_INSERT_SECONDS, SINK_RETRIES
 from pipeline.warehouse import TABLES, TRANSIENT_ERRORS, Block, Table
 from schemas.dead_letter import DeadLetter
 
@@ -276,12 +277,16 @@ class Sink:
         while True:
             try:
                 # clickhouse-driver blocks: a thread keeps the loop (and Kafka heartbeats) going.
+                started = time.monotonic()
                 await asyncio.to_thread(self.insert, write.table, write.columns)
             except TRANSIENT_ERRORS as exc:
                 attempt += 1
+                SINK_RETRIES.labels(write.table.name).inc()
                 self.outage.failed(self.source, write.table.name, write.rows, exc)
                 await self.sleep(self.backoff.delay(attempt))
             else:
+                SINK_INSERT_SECONDS.labels(write.table.name).observe(time.monotonic() - started)
+                SINK_BATCH_ROWS.labels(write.table.name).observe(write.rows)
                 self.outage.succeeded()
                 return
 
