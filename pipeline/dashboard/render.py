@@ -333,66 +333,53 @@ def _top_employees(dashboard: Dashboard) -> go.Figure | None:
     top = dashboard.top_employees()
     if not top:
         return None
-    names = [f"{e.employee_id} · {e.department}" for e in top]
-    figure = go.Figure()
-    figure.add_trace(
-        go.Bar(
-            y=names,
-            x=[e.exclusive_followers for e in top],
-            orientation="h",
-            name="Exclusive followers (no colleague reaches them)",
-            marker_color=EXCLUSIVE,
-            hovertemplate="%{y}: %{x:,} exclusive<extra></extra>",
-        )
+    return _exclusive_and_shared(
+        [f"{e.employee_id} · {e.department}" for e in top],
+        [e.exclusive_followers for e in top],
+        [e.followers - e.exclusive_followers for e in top],
+        ("Exclusive followers (no colleague reaches them)", "Shared with colleagues"),
+        "followers (persons)",
     )
-    figure.add_trace(
-        go.Bar(
-            y=names,
-            x=[e.followers - e.exclusive_followers for e in top],
-            orientation="h",
-            name="Shared with colleagues",
-            marker_color=SHARED,
-            hovertemplate="%{y}: %{x:,} shared<extra></extra>",
-        )
-    )
-    _layout(figure, _bar_height(len(top), 24), barmode="stack", bargap=0.3)
-    figure.update_yaxes(autorange="reversed")
-    figure.update_xaxes(tickformat=",d", title="followers (persons)")
-    return figure
 
 
 def _clusters(dashboard: Dashboard) -> go.Figure | None:
     clusters = dashboard.clusters()[:15]
     if not clusters:
         return None
-    names = [
-        f"Cluster {c.number} · {c.employees:,} employee{'s' if c.employees != 1 else ''}"
-        for c in clusters
-    ]
+    return _exclusive_and_shared(
+        [
+            f"Cluster {c.number} · {c.employees:,} employee{'s' if c.employees != 1 else ''}"
+            for c in clusters
+        ],
+        [c.exclusive_followers for c in clusters],
+        [c.followers - c.exclusive_followers for c in clusters],
+        ("Exclusive followers", "Followers shared with colleagues"),
+        "followers of its employees, summed",
+    )
+
+
+def _exclusive_and_shared(
+    names: list[str], exclusive: list[int], shared: list[int], labels: tuple[str, str], axis: str
+) -> go.Figure:
+    """Horizontal bars, largest first: the exclusive part, then the shared part, stacked."""
     figure = go.Figure()
-    figure.add_trace(
-        go.Bar(
-            y=names,
-            x=[c.exclusive_followers for c in clusters],
-            orientation="h",
-            name="Exclusive followers",
-            marker_color=EXCLUSIVE,
-            hovertemplate="%{y}: %{x:,} exclusive<extra></extra>",
+    for values, label, color, word in (
+        (exclusive, labels[0], EXCLUSIVE, "exclusive"),
+        (shared, labels[1], SHARED, "shared"),
+    ):
+        figure.add_trace(
+            go.Bar(
+                y=names,
+                x=values,
+                orientation="h",
+                name=label,
+                marker_color=color,
+                hovertemplate=f"%{{y}}: %{{x:,}} {word}<extra></extra>",
+            )
         )
-    )
-    figure.add_trace(
-        go.Bar(
-            y=names,
-            x=[c.followers - c.exclusive_followers for c in clusters],
-            orientation="h",
-            name="Followers shared with colleagues",
-            marker_color=SHARED,
-            hovertemplate="%{y}: %{x:,} shared<extra></extra>",
-        )
-    )
-    _layout(figure, _bar_height(len(clusters), 24), barmode="stack", bargap=0.3)
+    _layout(figure, _bar_height(len(names), 24), barmode="stack", bargap=0.3)
     figure.update_yaxes(autorange="reversed")
-    figure.update_xaxes(tickformat=",d", title="followers of its employees, summed")
+    figure.update_xaxes(tickformat=",d", title=axis)
     return figure
 
 
