@@ -94,7 +94,8 @@ class LiveAudience:
         if not (self.built and self.changed):
             return []
         taken_at = self.as_of or datetime.now(UTC)
-        snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns() % 10**9:09d}"
+        # Increasing even when taken_at (event time) stands still: "latest" is by (taken_at, id).
+        snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns():020d}"
         with SNAPSHOT_SECONDS.time():
             rows = await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
         self.changed = False

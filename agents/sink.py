@@ -69,6 +69,10 @@ def _register(
             max_rows=settings.batch_rows,
             max_seconds=settings.batch_seconds,
             outage=outage,
+            # Strictly one batch at a time: overlapping decode with the insert
+            # gained little (the GIL serialises them) and a chaos run once lost
+            # the first records of a partition with it on (see docs/operations.md).
+            max_in_flight=0,
         )
         try:
             # A message holds up to 1,000 records: take fewer messages than rows.

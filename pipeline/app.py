@@ -158,6 +158,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         web_host="127.0.0.1",
         producer_linger_ms=5,
         consumer_auto_offset_reset="earliest",
+        # A crashed worker's partitions move after 10 s, not faust's default 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
     )
 
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pipeline.services import ClickHouse, Kafka
 from pipeline.settings import PROJECT_ROOT, Settings
 
 # Logs and screenshots that a test run leaves for people to look at.
@@ -107,3 +114,153 @@ def topic_records(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[by
         return [record for message in consumer for record in message.value.split(b"\n") if record]
     finally:
         consumer.close()
+
+
+class WebhookReceiver:
+    """A chat webhook on 127.0.0.1: an `http.server` in a thread that keeps every JSON body.
+
+    The port is chosen when it is built, so a test can hand its URL to a worker
+    first and `start` it later: until then the URL is a webhook that is down.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.bodies: list[dict[str, Any]] = []
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        bodies = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                bodies.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test prints what it received."""
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def private_kafka(state_dir: Path) -> Kafka:
+    """A broker of a test's own on free ports, for faults that must not touch the shared one.
+
+    Its `libs` is a link to the jars `chorus services up` installed, so no
+    second download (`Kafka.install` sees their stamp).
+    """
+    service = Kafka(
+        Settings(state_dir=state_dir, kafka_port=free_port(), kafka_controller_port=free_port())
+    )
+    service.home.mkdir(parents=True, exist_ok=True)
+    service.libs.symlink_to(Kafka(Settings.from_env()).libs)
+    return service
+
+
+def private_clickhouse(state_dir: Path) -> ClickHouse:
+    """A ClickHouse server of a test's own on free ports, for faults that must not touch the shared one."""
+    return ClickHouse(
+        Settings(state_dir=state_dir, clickhouse_port=free_port(), clickhouse_http_port=free_port())
+    )
+
+
+@dataclass
+class Company:
+    """A simulated company: its lines as `chorus ingest` sends them, and its ground truth."""
+
+    lines: list[bytes]
+    truth: dict[str, Any]  # JSON types, as `tests.test_e2e.check_against_truth` reads it
+
+    @classmethod
+    def simulate(cls, employees: int, seed: int) -> Company:
+        from pipeline.simulate import SimulationConfig, simulate
+
+        simulation = simulate(
+            SimulationConfig(
+                seed=seed, employees=employees, days=30, invalid_rate=0.01, duplicate_rate=0.01
+            )
+        )
+        return cls(list(simulation.lines()), json.loads(json.dumps(simulation.truth)))
+
+    @property
+    def valid(self) -> int:
+        return int(self.truth["events"]["valid"])
+
+    def spike_position(self) -> float:
+        """Where in the stream (0..1) the injected spike starts: the share of lines before it.
+
+        Lines come in time order, bar a few invalid ones (future timestamps).
+        The follow backfill of the first hour is most of the stream, so this is
+        far from the spike's share of the 30 days.
+        """
+        start = self.truth["spikes"][0]["start"].encode()
+        times = (re.search(rb'"occurred_at":"([^"]+)"', line) for line in self.lines)
+        return sum(1 for at in times if at and at.group(1) < start) / len(self.lines)
+
+
+class Stream:
+    """Sends lines to chorus.raw from a thread at a steady pace, so that faults land mid-stream."""
+
+    def __init__(self, settings: Settings, lines: list[bytes], per_second: float) -> None:
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(settings, lines, per_second), daemon=True
+        )
+
+    def _run(self, settings: Settings, lines: list[bytes], per_second: float) -> None:
+        from pipeline.producer import produce
+
+        def progress(sent: int) -> None:
+            self.sent = sent
+
+        try:
+            produce(settings, _paced(lines, per_second), progress=progress, every=1000)
+        except BaseException as exc:  # re-raised by `join`, in the test's thread
+            self.error = exc
+
+    def start(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 300) -> int:
+        """Wait until every line is sent; how many were."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"the stream was still sending after {timeout}s")
+        if self.error is not None:
+            raise self.error
+        return self.sent
+
+
+def _paced(lines: Iterable[bytes], per_second: float) -> Iterator[bytes]:
+    started = time.monotonic()
+    for number, line in enumerate(lines):
+        if number % 500 == 0:
+            ahead = number / per_second - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        yield line
+
+
+def drop_database(settings: Settings) -> None:
+    """Drop a test's database on the shared server (a test that passed leaves nothing behind)."""
+    from pipeline import warehouse
+
+    admin = warehouse.client(settings, database="default")
+    try:
+        admin.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+    finally:
+        admin.disconnect()
