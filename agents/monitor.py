@@ -29,13 +29,13 @@ import faust
 import msgspec
 
 from agents import KafkaOutput, batches, payloads, replay
-from pipeline.alerts import Delivery, WebhookNotifier
+from pipeline.alerts import WebhookNotifier
 from pipeline.observability import ALERT_DELIVERIES, ALERTS
 from pipeline.policy import Policy, flag_post
 from pipeline.spikes import SpikeConfig, SpikeDetector
 from schemas import events, slipups
 from schemas.events import Employee, Post
-from schemas.slipups import Alert
+from schemas.slipups import Alert, AlertDelivery
 
 if TYPE_CHECKING:
     from pipeline.app import Topics
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDLE_TICK_SECONDS = 30.0  # how often the detector's event time moves on without slip-ups
+IDLE_TICK_SECONDS = 30.0
+DELIVERIES_SECONDS = 5.0  # how often finished webhook deliveries are written out  # how often the detector's event time moves on without slip-ups
 
 
 class RosterEntry(msgspec.Struct, frozen=True):
@@ -112,6 +113,7 @@ def register(
     )
     slipups_topic = topics.slipups.get_topic_name()
     alerts_topic = topics.alerts.get_topic_name()
+    deliveries_topic = topics.alert_deliveries.get_topic_name()
 
     output = KafkaOutput(settings)
 
@@ -182,7 +184,10 @@ def register(
     async def idle_tick() -> None:
         await send_alerts(idle_clock.tick())
 
-    def record(outcome: Delivery) -> None:
+    finished: list[AlertDelivery] = []  # delivery outcomes not yet on chorus.alert_deliveries
+
+    def record(outcome: AlertDelivery) -> None:
+        finished.append(outcome)
         ALERT_DELIVERIES.labels("delivered" if outcome.ok else "failed").inc()
         if outcome.ok:
             log.info("alert %s delivered to %s", outcome.alert_id, outcome.url)
@@ -194,6 +199,17 @@ def register(
                 outcome.attempts,
                 outcome.error,
             )
+
+    @app.timer(DELIVERIES_SECONDS, name="monitor-deliveries")
+    async def store_deliveries() -> None:
+        """Every delivery outcome, failures above all, goes to ClickHouse (via the sink)."""
+        taken = finished[:]
+        del finished[: len(taken)]
+        for outcome in taken:
+            await output.add(
+                deliveries_topic, outcome.alert_id.encode(), slipups.slipup_encoder.encode(outcome)
+            )
+        await output.flush()
 
     @app.agent(topics.alerts, name="monitor-notify")
     async def notify(stream: faust.StreamT) -> None:
@@ -207,3 +223,4 @@ def register(
                     await stream.ack(event)
         finally:
             await notifier.close()
+            await store_deliveries()

@@ -42,6 +42,7 @@ SOURCES: dict[str, msgspec.json.Decoder[Any]] = {
     "alerts": slipups.alert_decoder,
     "metrics": metrics.decoder,
     "dlq": dead_letter.decoder,
+    "alert_deliveries": slipups.delivery_decoder,
 }
 
 

@@ -6,7 +6,7 @@ caller's `enqueue` never blocks or awaits: each URL has a bounded queue and,
 when it is full, the *oldest* pending delivery is given up and reported as
 failed (the newest alert is the one people need). Failed attempts are retried
 with exponential backoff and jitter; every delivery ends in exactly one
-`Delivery` outcome passed to `on_outcome`, which the agent logs.
+`AlertDelivery` outcome passed to `on_outcome`, which the agent logs and stores.
 
 The payload is the Alert's fields plus `text`, the one human line that Slack and
 Microsoft Teams incoming webhooks display (they ignore the other fields).
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from schemas.slipups import Alert
+from schemas.slipups import Alert, AlertDelivery
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +36,6 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 # Sends one body to one URL, returns the HTTP status; raises on network errors.
 Transport = Callable[[str, bytes], Awaitable[int]]
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How the delivery of one alert to one webhook ended."""
-
-    alert_id: str
-    url: str
-    ok: bool
-    attempts: int  # 0: given up before trying (queue full, shutdown)
-    status: int | None  # the last HTTP status, if any answer came
-    error: str  # empty when ok
-    finished_at: datetime
 
 
 def parse_webhooks(value: str) -> list[str]:
@@ -95,7 +82,7 @@ class WebhookNotifier:
     def __init__(
         self,
         urls: Sequence[str],
-        on_outcome: Callable[[Delivery], None],
+        on_outcome: Callable[[AlertDelivery], None],
         *,
         queue_size: int = 1000,
         retry: RetryPolicy | None = None,
@@ -209,7 +196,15 @@ class WebhookNotifier:
     def _record(
         self, alert: Alert, url: str, ok: bool, attempts: int, status: int | None, error: str
     ) -> None:
-        outcome = Delivery(alert.alert_id, url, ok, attempts, status, error, datetime.now(UTC))
+        outcome = AlertDelivery(
+            alert_id=alert.alert_id,
+            url=url,
+            ok=ok,
+            attempts=attempts,
+            status=status,
+            error=error,
+            finished_at=datetime.now(UTC),
+        )
         try:
             self._on_outcome(outcome)
         except Exception:  # a broken outcome hook must not stop deliveries

@@ -16,6 +16,7 @@
     chorus.employees ─> monitor-roster (a GlobalTable: every worker has the roster)
     chorus.posts ─> monitor-scan (policy) ─> chorus.slipups
     chorus.slipups ─> monitor-spikes (one detector) ─> chorus.alerts ─> monitor-notify ─> webhooks
+        ─> chorus.alert_deliveries (every outcome: delivered, or failed after retries)
 
 `declare_topics` creates them all before the worker starts, with their
 partitions; the topics the audience graph is made of keep everything
@@ -65,6 +66,7 @@ class Topics:
     slipups: faust.TopicT
     alerts: faust.TopicT
     metrics: faust.TopicT
+    alert_deliveries: faust.TopicT
 
     def typed(self, route: str) -> faust.TopicT:
         """The typed topic of an ingest route (`pipeline.ingest.ROUTES`)."""
@@ -83,6 +85,7 @@ SINGLE_PARTITION = {
     "slipups",
     "alerts",
     "metrics",
+    "alert_deliveries",
 }
 # What the audience graph is rebuilt from: kept for ever.
 KEPT_FOR_EVER = {"employees", "follows", "identity", "account_stats", "posts", "slipups"}

@@ -34,7 +34,7 @@ from pipeline.settings import PROJECT_ROOT, Settings
 from schemas.dead_letter import DeadLetter
 from schemas.events import AccountStats, Employee, Engagement, Follow, IdentityLink, Post
 from schemas.metrics import CampaignReach, CoveragePoint, EmployeeReach, MetricRow, ScopeMetrics
-from schemas.slipups import Alert, SlipUp
+from schemas.slipups import Alert, AlertDelivery, SlipUp
 
 SQL_DIR = PROJECT_ROOT / "sql"
 MIGRATIONS_TABLE = "schema_migrations"
@@ -299,6 +299,7 @@ _TIMES = {
     "opened_at",
     "taken_at",
     "failed_at",
+    "finished_at",
 }
 _SNAPSHOT = ("snapshot_id", "taken_at")
 
@@ -367,6 +368,11 @@ TABLES: dict[type, Table] = {
         "campaign_reach",
         *_SNAPSHOT,
         *("campaign_id", "relaying_employees", "posts", "naive_reach", "distinct_persons"),
+    ),
+    AlertDelivery: _table(
+        "alert_deliveries",
+        *("alert_id", "url", "ok", "attempts", "error", "finished_at"),
+        status=lambda records: [r.status or 0 for r in records],
     ),
     DeadLetter: _table(
         "dead_letters", "topic", "partition", "offset", "raw", "reason", "message", "failed_at"

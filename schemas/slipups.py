@@ -46,6 +46,19 @@ class Alert(msgspec.Struct, kw_only=True, frozen=True):
     summary: str  # one human line, e.g. for chat webhooks
 
 
+class AlertDelivery(msgspec.Struct, kw_only=True, frozen=True):
+    """How the delivery of one alert to one webhook ended: delivered, or failed for good."""
+
+    alert_id: str
+    url: str
+    ok: bool
+    attempts: int  # 0: given up before trying (queue full, shutdown)
+    status: int | None  # the last HTTP status, if any answer came
+    error: str  # empty when ok
+    finished_at: datetime
+
+
 slipup_encoder = msgspec.json.Encoder()
 slipup_decoder = msgspec.json.Decoder(SlipUp)
 alert_decoder = msgspec.json.Decoder(Alert)
+delivery_decoder = msgspec.json.Decoder(AlertDelivery)

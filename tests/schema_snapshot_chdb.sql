@@ -13,6 +13,21 @@ PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (network, account_id, occurred_at, event_id)
 SETTINGS index_granularity = 8192;
 
+CREATE TABLE alert_deliveries
+(
+    `alert_id` String,
+    `url` String,
+    `ok` UInt8,
+    `attempts` UInt16,
+    `status` UInt16,
+    `error` String,
+    `finished_at` DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(finished_at)
+ORDER BY (alert_id, url, finished_at)
+SETTINGS index_granularity = 8192;
+
 CREATE TABLE alerts
 (
     `alert_id` String,

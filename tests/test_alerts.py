@@ -17,7 +17,6 @@ from click.testing import CliRunner
 
 from agents import monitor
 from pipeline.alerts import (
-    Delivery,
     RetryPolicy,
     WebhookNotifier,
     parse_webhooks,
@@ -29,7 +28,7 @@ from pipeline.cli import cli
 from pipeline.settings import Settings
 from pipeline.spikes import SpikeDetector
 from schemas.events import Employee
-from schemas.slipups import Alert
+from schemas.slipups import Alert, AlertDelivery
 from tests.test_spikes import CONFIG, T0, background, burst
 
 
@@ -116,7 +115,7 @@ def test_backoff_grows_with_jitter() -> None:
 
 @run_async
 async def test_retries_until_success_and_records_every_outcome() -> None:
-    outcomes: list[Delivery] = []
+    outcomes: list[AlertDelivery] = []
     transport = FakeTransport(503, aiohttp.ClientConnectionError("refused"), 200)
     notifier = WebhookNotifier(["http://a"], outcomes.append, retry=NO_WAIT, transport=transport)
     await deliver(notifier, alert())
@@ -125,7 +124,7 @@ async def test_retries_until_success_and_records_every_outcome() -> None:
 
 @run_async
 async def test_permanent_errors_and_exhausted_retries_are_failures() -> None:
-    outcomes: list[Delivery] = []
+    outcomes: list[AlertDelivery] = []
     transport = FakeTransport(400, 500, 500, 500)
     notifier = WebhookNotifier(["http://a"], outcomes.append, retry=NO_WAIT, transport=transport)
     await deliver(notifier, alert(1), alert(2))
@@ -137,7 +136,7 @@ async def test_permanent_errors_and_exhausted_retries_are_failures() -> None:
 
 @run_async
 async def test_enqueue_never_blocks_and_a_full_queue_gives_up_the_oldest() -> None:
-    outcomes: list[Delivery] = []
+    outcomes: list[AlertDelivery] = []
     transport = FakeTransport()
     transport.release.clear()  # the endpoint hangs
     notifier = WebhookNotifier(
@@ -167,7 +166,7 @@ async def test_enqueue_never_blocks_and_a_full_queue_gives_up_the_oldest() -> No
 
 @run_async
 async def test_the_same_alert_is_sent_once() -> None:
-    outcomes: list[Delivery] = []
+    outcomes: list[AlertDelivery] = []
     notifier = WebhookNotifier(["http://a"], outcomes.append, transport=FakeTransport())
     await deliver(notifier, alert(1), alert(1), alert(1, "resolved"), alert(1))
     assert [o.alert_id for o in outcomes] == ["i1:firing", "i1:resolved"]
@@ -175,7 +174,7 @@ async def test_the_same_alert_is_sent_once() -> None:
 
 @run_async
 async def test_close_gives_up_what_is_left() -> None:
-    outcomes: list[Delivery] = []
+    outcomes: list[AlertDelivery] = []
     transport = FakeTransport()
     transport.release.clear()
     notifier = WebhookNotifier(["http://a"], outcomes.append, retry=NO_WAIT, transport=transport)
@@ -207,7 +206,7 @@ async def test_real_http_on_loopback() -> None:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        outcomes: list[Delivery] = []
+        outcomes: list[AlertDelivery] = []
         url = f"http://127.0.0.1:{port}/hook"
         notifier = WebhookNotifier([url], outcomes.append, retry=NO_WAIT)
         await deliver(notifier, alert())

@@ -16,7 +16,6 @@ server runs on a private one (`tests.support.private_kafka`, `private_clickhouse
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 from collections.abc import Callable
@@ -253,14 +252,10 @@ def test_the_broker_restarted_mid_stream_loses_nothing(
         broker.down(print)
 
 
-# How `agents.monitor` logs a delivery that failed for good.
-NOT_DELIVERED = re.compile(r"alert (\S+) NOT delivered to (\S+) after (\d+) attempts: (.*)")
-
-
 def test_alerts_to_a_webhook_that_is_down_are_reported_failed_and_stall_nothing(
     worker_factory: Callable[..., Worker],
 ) -> None:
-    """Delivery outcomes are only logged (agents.monitor): the test reads the worker's log."""
+    """Every delivery outcome lands in ClickHouse (`alert_deliveries`): failures are recorded."""
     company = Company.simulate(employees=60, seed=11)  # 30,473 lines
     down = WebhookReceiver()  # never started: down for the whole run
     late = WebhookReceiver()  # comes back once the first alert has been tried
@@ -273,8 +268,16 @@ def test_alerts_to_a_webhook_that_is_down_are_reported_failed_and_stall_nothing(
 
     def failed_deliveries() -> dict[str, tuple[int, str]]:
         """alert id -> (attempts, last error) of the deliveries to `down` that failed for good."""
-        found = NOT_DELIVERED.findall(worker.log.read_text(errors="replace"))
-        return {alert: (int(n), error) for alert, url, n, error in found if url == down.url}
+        client = warehouse.client(worker.settings)
+        try:
+            rows = client.execute(
+                "SELECT alert_id, max(attempts), any(error) FROM alert_deliveries "
+                "WHERE url = %(url)s AND NOT ok GROUP BY alert_id",
+                {"url": down.url},
+            )
+        finally:
+            client.disconnect()
+        return {alert: (int(attempts), error) for alert, attempts, error in rows}
 
     try:
         wait_for(lambda: bool(stored_alert_ids(worker.settings)), 300, "a first alert")
@@ -293,7 +296,9 @@ def test_alerts_to_a_webhook_that_is_down_are_reported_failed_and_stall_nothing(
         )
         # Six attempts with backoff take up to ~31 s (pipeline.alerts.RetryPolicy).
         wait_for(
-            lambda: set(failed_deliveries()) == alert_ids, 120, "every failed delivery in the log"
+            lambda: set(failed_deliveries()) == alert_ids,
+            120,
+            "every failed delivery in ClickHouse",
         )
     finally:
         late.stop()
