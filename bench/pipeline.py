@@ -68,6 +68,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         "workers": args.workers,
     }
     figures.update(_pipeline(settings, env, args.workers, len(lines)))
+    print(f"pipeline: {figures}", file=sys.stderr)
     if not args.skip_ceiling:
         ceiling_settings = dataclasses.replace(settings, clickhouse_database=f"{namespace}_ceiling")
         warehouse.migrator(ceiling_settings).migrate()
@@ -142,8 +143,8 @@ async def _ceiling(settings: Settings, raw: str, events: int) -> dict[str, Any]:
     spent = {"consume": 0.0, "decode": 0.0, "insert": 0.0}
     read = 0
     try:
-        await consumer.topics()  # loads the metadata
-        partitions = [TopicPartition(raw, p) for p in consumer.partitions_for_topic(raw) or ()]
+        # A fresh namespace: declare_topics made chorus.raw with CHORUS_PARTITIONS partitions.
+        partitions = [TopicPartition(raw, p) for p in range(settings.partitions)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         started = time.perf_counter()
