@@ -34,7 +34,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline import warehouse
-from pipeline.app import Topics, declare_topics
+from pipeline.app import declare_topics, topic_names
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
 from pipeline.lag import LagProbe
 from pipeline.producer import produce
@@ -80,7 +80,7 @@ def run(argv: list[str]) -> dict[str, Any]:
 
 
 def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int) -> dict[str, Any]:
-    probe = LagProbe(settings, [settings.topic(f.name) for f in dataclasses.fields(Topics)])
+    probe = LagProbe(settings, topic_names(settings))
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"],

@@ -91,6 +91,11 @@ SINGLE_PARTITION = {
 KEPT_FOR_EVER = {"employees", "follows", "identity", "account_stats", "posts", "slipups"}
 
 
+def topic_names(settings: Settings) -> list[str]:
+    """The full name of every Chorus topic."""
+    return [settings.topic(f.name) for f in fields(Topics)]
+
+
 def declare_topics(settings: Settings) -> None:
     """Create every Chorus topic that does not exist yet (existing ones are left as they are)."""
     admin = KafkaAdminClient(
@@ -129,7 +134,7 @@ def observe(app: faust.App, settings: Settings) -> None:
     @app.timer(15.0, name="consumer-lag")
     async def measure_lag() -> None:
         if not probe:
-            probe.append(LagProbe(settings, [settings.topic(f.name) for f in fields(Topics)]))
+            probe.append(LagProbe(settings, topic_names(settings)))
         for topic, lag in (await asyncio.to_thread(probe[0].lag)).items():
             CONSUMER_LAG.labels(topic).set(lag)
 

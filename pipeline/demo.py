@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import warehouse
-from pipeline.app import Topics, declare_topics
+from pipeline.app import declare_topics, topic_names
 from pipeline.audience.report import Report
-from pipeline.lag import LagProbe
+from pipeline.lag import LagProbe, wait_until_processed
 from pipeline.producer import produce
 from pipeline.services import local_services
 from pipeline.settings import PROJECT_ROOT, Settings
@@ -60,7 +60,13 @@ def run(
             progress=lambda sent: say(f"    sent {sent:,}/{len(lines):,}"),
             every=250_000,
         )
-        _wait_processed(settings, say, worker)
+        probe = LagProbe(settings, topic_names(settings))
+        try:
+            wait_until_processed(
+                probe, settings.snapshot_seconds, say=say, alive=lambda: worker.poll() is None
+            )
+        finally:
+            probe.close()
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
@@ -93,30 +99,6 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def _wait_processed(
-    settings: Settings, say: Callable[[str], None], worker: subprocess.Popen[bytes]
-) -> None:
-    """Until no topic has lag, then two snapshot periods, so the last snapshot has everything."""
-    probe = LagProbe(settings, [settings.topic(f.name) for f in dataclasses.fields(Topics)])
-    try:
-        last_report = 0.0
-        while True:
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited with code {worker.returncode}")
-            behind = sum(probe.lag().values())
-            if behind == 0:
-                break
-            if time.monotonic() - last_report > 5:
-                say(f"    {behind:,} records still to process")
-                last_report = time.monotonic()
-            time.sleep(1)
-        time.sleep(2 * settings.snapshot_seconds + 2)
-        while sum(probe.lag().values()):
-            time.sleep(1)
-    finally:
-        probe.close()
 
 
 def _incidents(client: warehouse.Client) -> list[str]:

@@ -6,6 +6,9 @@ of zero on every topic), and the worker's metrics report it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from pipeline.settings import Settings
@@ -43,3 +46,37 @@ class LagProbe:
     def close(self) -> None:
         self.consumer.close()
         self.admin.close()
+
+
+def wait_until_processed(
+    probe: LagProbe,
+    snapshot_seconds: float,
+    timeout: float = 3600,
+    say: Callable[[str], None] | None = None,
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
+    """Until no topic has lag, then two snapshot periods, so the last snapshot has everything.
+
+    `say` hears how many records are left every 5 s; `alive` false (the
+    worker died) or the timeout raises.
+    """
+    deadline = time.monotonic() + timeout
+    reported = 0.0
+
+    def drain(what: str) -> None:
+        nonlocal reported
+        while (behind := sum(probe.lag().values())) > 0:
+            if not alive():
+                raise RuntimeError(f"the worker stopped while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{behind:,} records left after {timeout:.0f}s waiting for {what}"
+                )
+            if say is not None and time.monotonic() - reported > 5:
+                say(f"    {behind:,} records still to process")
+                reported = time.monotonic()
+            time.sleep(0.5)
+
+    drain("every topic to be processed")
+    time.sleep(2 * snapshot_seconds + 1)
+    drain("the last snapshot to be stored")

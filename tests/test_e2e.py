@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import os
 import subprocess
@@ -14,12 +13,13 @@ from typing import Any
 import pytest
 
 from pipeline import warehouse
-from pipeline.app import Topics
+from pipeline.app import topic_names
 from pipeline.lag import LagProbe
+from pipeline.lag import wait_until_processed as processed
 from pipeline.settings import Settings
 from pipeline.simulate import INVALID_KINDS, SimulationConfig, simulate
 from schemas.metrics import CampaignReach, ScopeMetrics
-from tests.support import Worker, wait_for
+from tests.support import Worker
 
 TABLE_OF_TYPE = {
     "employee": "employees",
@@ -32,16 +32,9 @@ TABLE_OF_TYPE = {
 
 
 def wait_until_processed(settings: Settings, timeout: float = 300) -> None:
-    """Lag zero on every topic, then two snapshot periods (the last snapshot has everything)."""
-    probe = LagProbe(settings, [settings.topic(f.name) for f in dataclasses.fields(Topics)])
+    probe = LagProbe(settings, topic_names(settings))
     try:
-        wait_for(
-            lambda: sum(probe.lag().values()) == 0, timeout, "the worker to process every topic"
-        )
-        import time
-
-        time.sleep(2 * settings.snapshot_seconds + 1)
-        wait_for(lambda: sum(probe.lag().values()) == 0, timeout, "the last snapshot to be stored")
+        processed(probe, settings.snapshot_seconds, timeout)
     finally:
         probe.close()
 
