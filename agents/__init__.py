@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -13,28 +15,125 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import faust
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from faust.types import EventT
+from faust.types import TP, AppT, EventT
+from kafka.errors import KafkaError
 
-from pipeline.observability import RECORDS_IN, RECORDS_OUT
+from pipeline.lag import LagProbe
+from pipeline.observability import RECORDS_IN, RECORDS_OUT, REREADS
+from pipeline.offsets import OffsetLedger, Verdict
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
 
-def batches(
+
+class Batch(list[EventT]):
+    """Events taken from a stream, each partition's in offset order; `ack` them once written."""
+
+    def __init__(self, events: list[EventT], order: InOrder) -> None:
+        super().__init__(events)
+        self.order = order
+
+    async def ack(self, events: Sequence[EventT] | None = None) -> None:
+        """Ack `events` (default: the whole batch), and the later deliveries of their offsets."""
+        await self.order.ack(self if events is None else events)
+
+
+async def batches(
     stream: faust.StreamT, settings: Settings, max_messages: int | None = None
-) -> AsyncIterator[Sequence[EventT]]:
-    """Batches of events that are acked only when the agent says so.
+) -> AsyncIterator[Batch]:
+    """Batches of events that are acked only when the agent says so, with no offset skipped.
 
     faust's `take()` acks in a `finally`, so a failed write would still move
-    the offset; with `noack_take` the agent acks (`stream.ack(event)`) after
-    its output is safely written.
+    the offset; with `noack_take` the agent acks (`batch.ack()`) after its
+    output is safely written. `InOrder` passes on each partition's offsets
+    strictly in order and reads a partition again when some were skipped.
     """
-    return cast(faust.Stream, stream).noack_take(
+    order = InOrder(stream, settings)
+    taken: Sequence[EventT]
+    async for taken in cast(faust.Stream, stream).noack_take(
         max_messages or settings.batch_rows, within=settings.batch_seconds
-    )
+    ):
+        events = await order.admit(taken)
+        if events:
+            yield Batch(events, order)
+
+
+class InOrder:
+    """Wires `pipeline.offsets.OffsetLedger` to one agent's stream (see there for why)."""
+
+    def __init__(self, stream: faust.StreamT, settings: Settings) -> None:
+        self.stream = stream
+        self.app = stream.app
+        self.settings = settings
+        self.ledger: OffsetLedger[TP, EventT] = OffsetLedger()
+        self.generation = self.app.consumer_generation_id
+
+    async def admit(self, taken: Sequence[EventT]) -> list[EventT]:
+        if self.app.consumer_generation_id != self.generation:
+            # A rebalance: faust sought every partition to its committed offset.
+            self.ledger.forget()
+            self.generation = self.app.consumer_generation_id
+        unknown = {event.message.tp for event in taken} - self.ledger.expected.keys()
+        for tp, offset in (await self._resume_offsets(unknown)).items():
+            self.ledger.start(tp, offset)
+        admitted: list[EventT] = []
+        gaps: dict[TP, int] = {}
+        for event in taken:
+            message = event.message
+            verdict = self.ledger.admit(message.tp, message.offset)
+            if verdict is Verdict.NEXT:
+                admitted.append(event)
+            elif verdict is Verdict.SEEN:
+                if not self.ledger.ride(message.tp, message.offset, event):
+                    await self.stream.ack(event)
+            else:
+                gaps.setdefault(message.tp, message.offset)
+        for tp, offset in gaps.items():
+            if self.ledger.seek_due(tp):
+                await self._reread(tp, offset)
+        return admitted
+
+    async def ack(self, events: Sequence[EventT]) -> None:
+        for event in events:
+            await self.stream.ack(event)
+            for rider in self.ledger.done(event.message.tp, event.message.offset):
+                await self.stream.ack(rider)
+
+    async def _reread(self, tp: TP, delivered: int) -> None:
+        resume = (await self._resume_offsets({tp}))[tp]
+        expected = self.ledger.raise_to(tp, resume)
+        if delivered == expected:  # the records before it are gone (retention): go on from here
+            return
+        REREADS.labels(tp.topic).inc()
+        log.warning(
+            "%s[%d]: offset %d delivered while %d was expected; reading the partition again from %d",
+            *(tp.topic, tp.partition, delivered, expected, expected),
+        )
+        await self.app.consumer.seek(tp, expected)
+
+    async def _resume_offsets(self, partitions: set[TP]) -> dict[TP, int]:
+        """The group's resume offsets, from the broker; waits while it does not answer."""
+        if not partitions:
+            return {}
+        probe = _probes.get(self.app)
+        if probe is None:
+            probe = _probes[self.app] = await asyncio.to_thread(LagProbe, self.settings, [])
+        async with _probe_locks.setdefault(self.app, asyncio.Lock()):
+            while True:
+                try:
+                    return await asyncio.to_thread(probe.resume_offsets, partitions)
+                except (KafkaError, OSError) as exc:
+                    log.warning("resume offsets unavailable (%s); retrying", exc)
+                    await asyncio.sleep(1.0)
+
+
+# One broker client per worker for the resume offsets (kafka-python clients are not thread-safe).
+_probes: weakref.WeakKeyDictionary[AppT, LagProbe] = weakref.WeakKeyDictionary()
+_probe_locks: weakref.WeakKeyDictionary[AppT, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 class KafkaOutput:

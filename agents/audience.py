@@ -117,8 +117,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     await live.ensure_built()
                     for _, record in payloads(batch):
                         live.apply(decoder.decode(record))
-                for event in batch:
-                    await stream.ack(event)
+                await batch.ack()
 
         app.agent(getattr(topics, name), name=f"audience-{name}")(agent)
 

@@ -59,5 +59,4 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     )
                 await output.add(target, key, value)
             await output.flush()  # raises if Kafka refused a write: the batch is not acked
-            for event in batch:
-                await stream.ack(event)
+            await batch.ack()

@@ -145,8 +145,7 @@ def register(
                         slipups_topic, post.post_id.encode(), slipups.slipup_encoder.encode(slipup)
                     )
             await output.flush()
-            for event in batch:
-                await stream.ack(event)
+            await batch.ack()
 
     async def send_alerts(alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -177,8 +176,7 @@ def register(
                 alerts += detector.observe(slipups.slipup_decoder.decode(record))
             idle_clock.observed()
             await send_alerts(alerts)
-            for event in batch:
-                await stream.ack(event)
+            await batch.ack()
 
     @app.timer(IDLE_TICK_SECONDS, name="monitor-idle-clock")
     async def idle_tick() -> None:
@@ -219,8 +217,7 @@ def register(
             async for batch in batches(stream, settings):
                 for _, alert in payloads(batch):
                     notifier.enqueue(slipups.alert_decoder.decode(alert))
-                for event in batch:
-                    await stream.ack(event)
+                await batch.ack()
         finally:
             await notifier.close()
             await store_deliveries()

@@ -13,7 +13,6 @@ resumes by itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -85,16 +84,11 @@ def _register(
                     if writer.add(
                         message.value or b"", message.topic, message.partition, message.offset
                     ):
-                        await writer.submit(partial(_ack, stream, unacked))
+                        await writer.submit(partial(batch.ack, unacked))
                         unacked = []
                 if unacked:
-                    await writer.submit(partial(_ack, stream, unacked))
+                    await writer.submit(partial(batch.ack, unacked))
         finally:
             await writer.close()  # batches still in flight are not acked: they come again
 
     app.agent(topic, name=f"sink_{source}")(sink)
-
-
-async def _ack(stream: faust.StreamT, taken: Sequence[EventT]) -> None:
-    for event in taken:
-        await stream.ack(event)

@@ -7,11 +7,14 @@ of zero on every topic), and the worker's metrics report it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from pipeline.settings import Settings
+
+K = TypeVar("K", bound=tuple[str, int])  # a (topic, partition) of any client library
 
 
 class LagProbe:
@@ -31,17 +34,23 @@ class LagProbe:
             for partition in self.consumer.partitions_for_topic(topic) or ()
         ]
         ends = self.consumer.end_offsets(partitions)
-        starts = self.consumer.beginning_offsets(partitions)
-        committed = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
         lag = dict.fromkeys(self.topics, 0)
-        for tp in partitions:
-            done = (
-                committed[tp].offset
-                if tp in committed and committed[tp].offset >= 0
-                else starts[tp]
-            )
+        for tp, done in self.resume_offsets(partitions).items():
             lag[tp.topic] += max(0, ends[tp] - done)
         return lag
+
+    def resume_offsets(self, partitions: Iterable[K]) -> dict[K, int]:
+        """Where the group resumes each (topic, partition): its committed offset, else the log start.
+
+        The log start also when retention deleted past the committed offset.
+        """
+        tps = {partition: TopicPartition(*partition) for partition in partitions}
+        starts = self.consumer.beginning_offsets(list(tps.values()))
+        committed = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
+        return {
+            partition: max(starts[tp], committed[tp].offset if tp in committed else -1)
+            for partition, tp in tps.items()
+        }
 
     def close(self) -> None:
         self.consumer.close()

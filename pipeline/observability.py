@@ -41,6 +41,12 @@ SINK_RETRIES = Counter(
     ["table"],
     registry=REGISTRY,
 )
+REREADS = Counter(
+    "chorus_partition_rereads",
+    "Seeks back after offsets were skipped in delivery (pipeline/offsets.py), per topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "chorus_consumer_lag",
     "Records of each topic not yet processed by the Chorus consumer group.",
