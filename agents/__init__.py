@@ -91,9 +91,10 @@ class InOrder:
                 if not self.ledger.ride(message.tp, message.offset, event):
                     await self.stream.ack(event)
             else:
-                gaps.setdefault(message.tp, message.offset)
+                gaps[message.tp] = max(message.offset, gaps.get(message.tp, -1))
         for tp, offset in gaps.items():
-            if self.ledger.seek_due(tp):
+            # Not if later deliveries of the batch filled the gap (after an earlier seek).
+            if offset >= self.ledger.expected[tp] and self.ledger.seek_due(tp):
                 await self._reread(tp, offset)
         return admitted
 
@@ -105,9 +106,7 @@ class InOrder:
 
     async def _reread(self, tp: TP, delivered: int) -> None:
         resume = (await self._resume_offsets({tp}))[tp]
-        expected = self.ledger.raise_to(tp, resume)
-        if delivered == expected:  # the records before it are gone (retention): go on from here
-            return
+        expected = self.ledger.raise_to(tp, resume)  # above it only if retention deleted records
         REREADS.labels(tp.topic).inc()
         log.warning(
             "%s[%d]: offset %d delivered while %d was expected; reading the partition again from %d",

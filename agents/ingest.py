@@ -1,19 +1,33 @@
 """chorus.raw -> the typed topics, or chorus.dlq with the reason.
 
-Batches of raw events go through `pipeline.ingest.Ingestor`; the results are
-written and flushed, and only then are the raw events acked, so an offset is
-committed only once its typed event or dead letter is in Kafka.
+chorus.raw holds one event per message, as producers send them, and faust
+spends about 30 µs on every message it delivers: more than the ingest work
+itself, and a bound on the whole pipeline. So chorus.raw is read in fetched
+batches: `RawFeed`, a plain aiokafka consumer in the consumer group
+`Settings.ingest_group`, puts each fetched batch on an in-memory faust channel,
+and the ingest agent runs it through `pipeline.ingest.Ingestor`, writes the
+results, flushes them and only then has the feed commit the batch's offsets:
+an offset is committed only once its typed event or dead letter is in Kafka.
+
+A batch that fetched before a rebalance, or before a failed write made the
+feed read its partitions again from their committed offsets, is dropped
+uncommitted: its records come again (at least once; everything downstream
+collapses copies).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import faust
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
-from agents import KafkaOutput, batches
+from agents import KafkaOutput
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
 from pipeline.observability import DEAD_LETTERS, RECORDS_IN
 from schemas import dead_letter, events
@@ -26,19 +40,103 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class RawBatch:
+    """What one fetch returned, in offset order per partition, and the feed state it belongs to."""
+
+    records: list[ConsumerRecord[bytes, bytes]]
+    generation: int
+
+
+class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Reads chorus.raw for the ingest agent in fetched batches; commits them when told."""
+
+    def __init__(self, settings: Settings, channel: faust.ChannelT) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.generation = 0  # bumped when fetched batches must be dropped
+        self.consumer: AIOKafkaConsumer
+
+    async def run(self) -> None:
+        settings = self.settings
+        consumer = self.consumer = AIOKafkaConsumer(  # in the worker's loop, which starts later
+            bootstrap_servers=settings.bootstrap_servers,
+            **settings.kafka_options(),
+            group_id=settings.ingest_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 << 20,
+            session_timeout_ms=10_000,  # as the faust group: a dead worker's partitions move in 10 s
+            heartbeat_interval_ms=1_000,
+        )
+        await consumer.start()
+        try:
+            consumer.subscribe([self.settings.topic("raw")], listener=self)
+            while True:
+                fetched = await consumer.getmany(
+                    timeout_ms=int(self.settings.batch_seconds * 1000),
+                    max_records=self.settings.batch_rows,
+                )
+                records = [record for batch in fetched.values() for record in batch]
+                if records:
+                    # An in-memory channel hands any value to its stream as it is (no event needed).
+                    await self.channel.put(RawBatch(records, self.generation))  # type: ignore[arg-type]
+        finally:
+            await consumer.stop()
+
+    def current(self, batch: RawBatch) -> bool:
+        return batch.generation == self.generation
+
+    async def done(self, batch: RawBatch) -> None:
+        """The batch's results are in Kafka: commit its offsets (unless it was dropped meanwhile)."""
+        if not self.current(batch):
+            return
+        ends: dict[TopicPartition, int] = {}
+        for record in batch.records:
+            ends[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        try:
+            await self.consumer.commit(ends)
+        except KafkaError as exc:  # a rebalance took the partitions: their new owner reads them
+            log.info("raw offsets not committed (%s); the records will be read again", exc)
+
+    async def again(self) -> None:
+        """A write failed: drop what was fetched and read every partition from its commit."""
+        self.generation += 1
+        assigned = self.consumer.assignment()
+        starts = await self.consumer.beginning_offsets(list(assigned))
+        for tp in assigned:
+            # Not `seek_to_committed`: it leaves a partition committed at 0, or not at all, as is.
+            committed = await self.consumer.committed(tp)
+            self.consumer.seek(tp, max(starts[tp], committed or 0))
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.generation += 1  # what was fetched may go to another worker: drop it
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     ingestor = Ingestor(pseudonymiser_from_env(settings.environment))
     output = KafkaOutput(settings)
     encode_event = events.encoder.encode
     encode_dead_letter = dead_letter.encoder.encode
+    raw = topics.raw.get_topic_name()
+    fetched = app.channel(maxsize=2)  # backpressure: the feed reads ahead by two batches
+    feed = RawFeed(settings, fetched)
 
-    @app.agent(topics.raw, name="ingest")
-    async def ingest(stream: faust.StreamT) -> None:
-        async for batch in batches(stream, settings):
-            RECORDS_IN.labels(topics.raw.get_topic_name()).inc(len(batch))
-            outcomes = ingestor.process_batch([event.message.value or b"" for event in batch])
-            for event, outcome in zip(batch, outcomes, strict=True):
-                message = event.message
+    @app.task
+    async def read_raw() -> None:
+        await feed.run()
+
+    @app.agent(fetched, name="ingest")
+    async def ingest(stream: faust.StreamT[RawBatch]) -> None:
+        async for batch in stream:
+            if not feed.current(batch):
+                continue
+            RECORDS_IN.labels(raw).inc(len(batch.records))
+            outcomes = ingestor.process_batch([record.value or b"" for record in batch.records])
+            for record, outcome in zip(batch.records, outcomes, strict=True):
                 if isinstance(outcome, Accepted):
                     target = topics.typed(outcome.route).get_topic_name()
                     key, value = outcome.key, encode_event(outcome.event)
@@ -48,15 +146,20 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     DEAD_LETTERS.labels(outcome.reason.value).inc()
                     value = encode_dead_letter(
                         DeadLetter(
-                            topic=message.topic,
-                            partition=message.partition,
-                            offset=message.offset,
-                            raw=message.value or b"",
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            raw=record.value or b"",
                             reason=outcome.reason.value,
                             message=outcome.message,
                             failed_at=datetime.now(UTC),
                         )
                     )
                 await output.add(target, key, value)
-            await output.flush()  # raises if Kafka refused a write: the batch is not acked
-            await batch.ack()
+            try:
+                await output.flush()
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("writing ingest results failed (%s); reading chorus.raw again", exc)
+                await feed.again()
+                continue
+            await feed.done(batch)

@@ -70,8 +70,7 @@ def _register(
             max_seconds=settings.batch_seconds,
             outage=outage,
             # Strictly one batch at a time: overlapping decode with the insert
-            # gained little (the GIL serialises them) and a chaos run once lost
-            # the first records of a partition with it on (see docs/operations.md).
+            # gained little (the GIL serialises them).
             max_in_flight=0,
         )
         try:

@@ -95,9 +95,8 @@ def pure(events: list[bytes], batch: int = 5000) -> dict[str, Any]:
 
 def through_broker(events: list[bytes]) -> dict[str, Any]:
     """Events/s from chorus.raw, processed and committed, by one ingest-only worker."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
     from pipeline.app import declare_topics
+    from pipeline.lag import LagProbe
 
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     env = {
@@ -110,17 +109,10 @@ def through_broker(events: list[bytes]) -> dict[str, Any]:
     settings = Settings.from_env(env)
     declare_topics(settings)
     produce(settings, events)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    raw = [
-        TopicPartition(settings.topic("raw"), p)
-        for p in consumer.partitions_for_topic(settings.topic("raw")) or ()
-    ]
-    starts = consumer.beginning_offsets(raw)
+    probe = LagProbe(settings, [settings.topic("raw")])
 
     def committed() -> int:
-        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
-        return sum(offsets[tp].offset - starts[tp] for tp in raw if tp in offsets)
+        return len(events) - probe.lag()[settings.topic("raw")]
 
     worker = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"],
@@ -142,8 +134,7 @@ def through_broker(events: list[bytes]) -> dict[str, Any]:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
-        consumer.close()
-        admin.close()
+        probe.close()
     return {
         "broker_events": count,
         "broker_seconds": round(seconds, 2),

@@ -23,10 +23,12 @@ partitions; the topics the audience graph is made of keep everything
 (`retention.ms=-1`): after a restart the audience agent rebuilds its graph by
 reading them from the start.
 
-chorus.raw holds one JSON event per message, as producers send them. Every
-topic Chorus writes holds micro-batches of records (`agents.KafkaOutput`):
-faust's per-message machinery costs more than Chorus's work on an event, so
-it is paid once per batch.
+chorus.raw holds one JSON event per message, as producers send them; faust's
+per-message machinery costs more than Chorus's work on an event, so the ingest
+agent gets chorus.raw in fetched batches from its own consumer (group
+`Settings.ingest_group`, see `agents/ingest.py`), and every topic Chorus writes
+holds micro-batches of records (`agents.KafkaOutput`): faust's cost is paid
+once per batch.
 Topics whose consumer keeps one global state (the audience graph, the spike
 detector) have one partition; the others (raw, engagement) have
 `CHORUS_PARTITIONS`. Posts have one partition so that the spike detector sees

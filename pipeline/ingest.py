@@ -136,6 +136,7 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 _KEY_COLON = re.compile(rb'"\s*:')
+_QUOTE_SPACE = re.compile(rb'"\s')
 # Per type: how many keys every event has ("type" and the required fields),
 # and the optional fields with their defaults.
 _KEYS: dict[type, tuple[int, tuple[tuple[str, object], ...]]] = {
@@ -156,7 +157,7 @@ _KEYS: dict[type, tuple[int, tuple[tuple[str, object], ...]]] = {
 
 def _key_colons(raw: bytes) -> int:
     """How many `"` + colon sequences (any white space between) the bytes hold."""
-    if b'" ' in raw or b'"\t' in raw or b'"\n' in raw or b'"\r' in raw:
+    if _QUOTE_SPACE.search(raw):  # one pass, where four `in` tests took four
         return len(_KEY_COLON.findall(raw))
     return raw.count(b'":')  # compact JSON, and `json.dumps`'s default `": "`
 
@@ -239,54 +240,43 @@ class Ingestor:
             return Rejected(Reason.INVALID_VALUE, str(exc))
 
     def _normalise(self, event: AnyEvent, when: datetime) -> Accepted:
-        replace = msgspec.structs.replace
+        # The event was decoded here a moment ago and nothing else holds it: normalise it in
+        # place (several times cheaper than `structs.replace`, which copies every field).
+        put = msgspec.structs.force_setattr
         p = self.pseudonymise
+        put(event, "occurred_at", when)
         match event:
             case Follow():
                 network = _network(event.network)
                 follower = p(network, event.follower_id)
-                normalised: AnyEvent = replace(
-                    event, occurred_at=when, network=network, follower_id=follower
-                )
+                put(event, "network", network)
+                put(event, "follower_id", follower)
                 key = f"{network}/{event.account_id}/{follower}"
             case Post():
-                network = _network(event.network)
-                normalised = replace(
-                    event,
-                    occurred_at=when,
-                    network=network,
-                    text=_nfc(event.text),
-                    lang=event.lang.lower() if event.lang else None,
-                )
+                put(event, "network", _network(event.network))
+                put(event, "text", _nfc(event.text))
+                if event.lang is not None:
+                    put(event, "lang", event.lang.lower() or None)
                 key = event.employee_id
             case Engagement():
                 network = _network(event.network)
-                normalised = replace(
-                    event, occurred_at=when, network=network, actor_id=p(network, event.actor_id)
-                )
+                put(event, "network", network)
+                put(event, "actor_id", p(network, event.actor_id))
                 key = event.post_id
             case IdentityLink():
                 network_a, network_b = _network(event.network_a), _network(event.network_b)
                 account_a, account_b = p(network_a, event.account_a), p(network_b, event.account_b)
-                normalised = replace(
-                    event,
-                    occurred_at=when,
-                    network_a=network_a,
-                    account_a=account_a,
-                    network_b=network_b,
-                    account_b=account_b,
-                )
+                put(event, "network_a", network_a)
+                put(event, "account_a", account_a)
+                put(event, "network_b", network_b)
+                put(event, "account_b", account_b)
                 key = f"{min(account_a, account_b)}/{max(account_a, account_b)}"
             case AccountStats():
                 network = _network(event.network)
-                sample = (
-                    None
-                    if event.follower_sample is None
-                    else [p(network, follower) for follower in event.follower_sample]
-                )
-                normalised = replace(
-                    event, occurred_at=when, network=network, follower_sample=sample
-                )
+                put(event, "network", network)
+                if event.follower_sample is not None:
+                    sample = [p(network, follower) for follower in event.follower_sample]
+                    put(event, "follower_sample", sample)
                 key = f"{network}/{event.account_id}"
             case Employee():
                 accounts = [
@@ -297,15 +287,11 @@ class Ingestor:
                     )
                     for account in event.accounts
                 ]
-                normalised = replace(
-                    event,
-                    occurred_at=when,
-                    department=_nfc(event.department.strip()),
-                    region=_nfc(event.region.strip()),
-                    accounts=accounts,
-                )
+                put(event, "department", _nfc(event.department.strip()))
+                put(event, "region", _nfc(event.region.strip()))
+                put(event, "accounts", accounts)
                 key = event.employee_id
-        return Accepted(ROUTES[type(event)], key.encode(), normalised)
+        return Accepted(ROUTES[type(event)], key.encode(), event)
 
 
 class _Keyed(msgspec.Struct):

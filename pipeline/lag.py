@@ -18,10 +18,15 @@ K = TypeVar("K", bound=tuple[str, int])  # a (topic, partition) of any client li
 
 
 class LagProbe:
-    """Lag per topic of the consumer group `settings.app_id`, on demand."""
+    """Lag per topic of the Chorus consumer groups, on demand.
+
+    The faust app's group (`settings.app_id`) reads every topic but chorus.raw,
+    which the ingest feed reads in its own group (`settings.ingest_group`).
+    """
 
     def __init__(self, settings: Settings, topics: list[str]) -> None:
         self.group = settings.app_id
+        self.raw, self.raw_group = settings.topic("raw"), settings.ingest_group
         self.topics = topics
         options = settings.kafka_options("kafka-python")
         self.admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **options)
@@ -40,17 +45,19 @@ class LagProbe:
         return lag
 
     def resume_offsets(self, partitions: Iterable[K]) -> dict[K, int]:
-        """Where the group resumes each (topic, partition): its committed offset, else the log start.
+        """Where its group resumes each (topic, partition): its committed offset, else the log start.
 
         The log start also when retention deleted past the committed offset.
         """
         tps = {partition: TopicPartition(*partition) for partition in partitions}
         starts = self.consumer.beginning_offsets(list(tps.values()))
-        committed = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
-        return {
-            partition: max(starts[tp], committed[tp].offset if tp in committed else -1)
-            for partition, tp in tps.items()
-        }
+        groups = {self.raw_group if tp.topic == self.raw else self.group for tp in tps.values()}
+        offsets = self.admin.list_group_offsets(dict.fromkeys(groups))
+        resume = {}
+        for partition, tp in tps.items():
+            committed = offsets.get(self.raw_group if tp.topic == self.raw else self.group, {})
+            resume[partition] = max(starts[tp], committed[tp].offset if tp in committed else -1)
+        return resume
 
     def close(self) -> None:
         self.consumer.close()

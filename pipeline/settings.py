@@ -137,6 +137,11 @@ class Settings:
         chosen = {name.strip() for name in self.agents.split(",")}
         return "all" in chosen or agent in chosen
 
+    @property
+    def ingest_group(self) -> str:
+        """The consumer group of chorus.raw (see agents/ingest.py); the app id is the others'."""
+        return f"{self.app_id}-ingest"
+
     def topic(self, name: str) -> str:
         """The full name of a Chorus topic: `topic("raw")` is `chorus.raw`."""
         return f"{self.topic_prefix}.{name}"

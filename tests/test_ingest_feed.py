@@ -1,0 +1,76 @@
+"""The ingest feed on the real broker: batches committed only when done, read again after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+
+import pytest
+
+from agents.ingest import RawBatch, RawFeed
+from pipeline.app import declare_topics
+from pipeline.lag import LagProbe
+from pipeline.producer import produce
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+
+class Handoff:
+    """Stands in for the faust channel: the test takes the feed's batches one by one."""
+
+    def __init__(self) -> None:
+        self.batches: asyncio.Queue[RawBatch] = asyncio.Queue(maxsize=1)
+
+    async def put(self, batch: RawBatch) -> None:
+        await self.batches.put(batch)
+
+
+async def _offsets(feed: RawFeed, handoff: Handoff, count: int) -> list[int]:
+    """Offsets of the next batches until `count` records came, all partitions together."""
+    seen: list[int] = []
+    while len(seen) < count:
+        batch = await asyncio.wait_for(handoff.batches.get(), 30)
+        if feed.current(batch):
+            seen += [record.offset for record in batch.records]
+            last = batch
+    await feed.done(last)
+    return seen
+
+
+def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
+    kafka_bootstrap: str, settings: Settings
+) -> None:
+    namespace = f"feed{uuid.uuid4().hex[:8]}"
+    feed_settings = dataclasses.replace(
+        settings, topic_prefix=namespace, app_id=namespace, partitions=1, batch_rows=10
+    )
+    declare_topics(feed_settings)
+    produce(feed_settings, [b'{"n": %d}' % n for n in range(30)])
+    probe = LagProbe(feed_settings, [feed_settings.topic("raw")])
+
+    async def scenario() -> tuple[list[int], int, list[int], int]:
+        handoff = Handoff()
+        feed = RawFeed(feed_settings, handoff)  # type: ignore[arg-type]
+        reading = asyncio.create_task(feed.run())
+        try:
+            first = await _offsets(feed, handoff, 10)
+            lag_after_first = probe.lag()[feed_settings.topic("raw")]
+            await asyncio.wait_for(handoff.batches.get(), 30)  # fetched, then its write fails
+            await feed.again()
+            again = await _offsets(feed, handoff, 20)
+            return first, lag_after_first, again, probe.lag()[feed_settings.topic("raw")]
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+    try:
+        first, lag_after_first, again, lag_at_end = asyncio.run(scenario())
+    finally:
+        probe.close()
+    assert first == list(range(10))
+    assert lag_after_first == 20
+    assert again[:10] == list(range(10, 20))  # the failed batch comes again, from the commit
+    assert sorted(set(again)) == list(range(10, 30))
+    assert lag_at_end == 0
