@@ -137,6 +137,7 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 _KEY_COLON = re.compile(rb'"\s*:')
 _QUOTE_SPACE = re.compile(rb'"\s')
+_JSON_SPACE = b" \t\n\r"
 # Per type: how many keys every event has ("type" and the required fields),
 # and the optional fields with their defaults.
 _KEYS: dict[type, tuple[int, tuple[tuple[str, object], ...]]] = {
@@ -157,7 +158,8 @@ _KEYS: dict[type, tuple[int, tuple[tuple[str, object], ...]]] = {
 
 def _key_colons(raw: bytes) -> int:
     """How many `"` + colon sequences (any white space between) the bytes hold."""
-    if _QUOTE_SPACE.search(raw):  # one pass, where four `in` tests took four
+    # Most events hold no white space at all: a C-speed test spares them the regex.
+    if len(raw.translate(None, _JSON_SPACE)) != len(raw) and _QUOTE_SPACE.search(raw):
         return len(_KEY_COLON.findall(raw))
     return raw.count(b'":')  # compact JSON, and `json.dumps`'s default `": "`
 

@@ -12,7 +12,9 @@ import msgspec
 import networkx as nx
 import pytest
 
-from pipeline.audience import AudienceGraph
+from pipeline.audience import AudienceGraph, metrics
+from pipeline.audience.estimate import OverlapFactor
+from pipeline.audience.graph import EmployeeAccountState
 from schemas.events import (
     AccountStats,
     AnyEvent,
@@ -407,3 +409,66 @@ def test_an_employee_with_two_accounts_on_one_network_counts_a_follower_once() -
         1,
         4,
     )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_overlap_factors_and_top_overlaps_equal_a_plain_recomputation(seed: int) -> None:
+    """Persons on two networks, stats-only accounts with and without a list, by plain sets."""
+    rng = random.Random(seed)
+    stream = Stream()
+    ids = [f"emp{i:02d}" for i in range(14)]
+    networks = ("x", "mastodon", "linkedin")
+    for eid in ids:
+        stream.employee(eid, rng.choice("AB"), rng.choice("NS"), True, networks)
+    for _ in range(500):
+        network, eid = rng.choice(networks), rng.choice(ids)
+        stream.follow(network, eid, f"{network}:f{rng.randrange(90)}")
+    for _ in range(60):  # a person on x and mastodon, or two accounts on one network
+        a, b = rng.sample(("x", "mastodon", "x"), 2)
+        stream.link(f"{a}:f{rng.randrange(90)}", f"{b}:f{rng.randrange(90)}", 0.9)
+    for eid in ids:  # linkedin is stats-only, and so is one list on x
+        stream.stats("linkedin", eid, 50, [f"linkedin:f{rng.randrange(120)}" for _ in range(8)])
+    stream.stats("x", ids[0], 40, ["x:f1", "x:f2", "x:new"])
+    graph = replay(stream.events)
+    frame = metrics._Frame(graph)
+
+    def persons(state: EmployeeAccountState) -> set[int]:
+        labels = {graph.component[node] for node in state.followers}
+        return {label for label in labels if not graph.component_employees[label]}
+
+    mixed = None
+    for kind in metrics._scope_kinds(frame):
+        scopes = len(kind.names)
+        reach = metrics._Reach.of(
+            frame, kind.of_account if scopes > 1 else None, (0, scopes, scopes)
+        )
+        mixed = mixed or metrics._Mixed.of(frame, reach)
+        for plain in (False, True):
+            expected = {}
+            for scope in range(scopes):
+                lists = [
+                    (state.network, persons(state))
+                    for state, of in zip(frame.states, kind.of_account.tolist(), strict=True)
+                    if of == scope and state.stats is None
+                ]
+                distinct, incidences = [], []
+                for network in frame.networks:
+                    if network not in {n for n, _ in lists}:
+                        continue
+                    others = set().union(*(p for n, p in lists if n != network))
+                    own = [p if plain else p - others for n, p in lists if n == network]
+                    distinct.append(len(set().union(*own)))
+                    incidences.append(sum(map(len, own)))
+                if distinct:
+                    expected[scope] = OverlapFactor.from_networks(distinct, incidences)
+            got = metrics._overlap_factors(frame, kind.of_account, reach, mixed, plain=plain)
+            assert got == expected, (kind.kind, plain)
+
+    audience = {
+        eid: set().union(*(persons(s) for s in frame.states if s.owner == eid)) for eid in ids
+    }
+    for row in graph.snapshot("s", T0):
+        if isinstance(row, EmployeeReach):
+            shared = [(-len(audience[row.employee_id] & audience[o]), o) for o in ids]
+            top = sorted((s, o) for s, o in shared if s and o != row.employee_id)[:5]
+            assert row.top_overlaps == [(o, -s) for s, o in top]

@@ -4,12 +4,18 @@ The graph keeps only what must be live (the company's counts) and an edge log;
 a snapshot copies the log and the person labels into numpy arrays and derives
 everything with whole-array operations, never a Python loop over edges:
 
-- a scope kind's distinct accounts and persons are the marks left in one
-  (scope x node) boolean array, counted per row;
-- the overlap factor of the estimate counts, per (scope, person), how many
-  complete networks reach the person (one fancy-indexed increment per network);
-- persons per employee are the (employee, person) pairs, grouped by a radix
-  sort; overlaps between employees are one sparse product.
+- the edges are grouped by account once (a radix sort); what derives from them
+  stays grouped by account, hence by employee, and one sort of the few edges
+  that may repeat a person dedups both (account, person) and (employee, person);
+- a scope kind's distinct accounts are the marks left in one (scope x node)
+  boolean array; its distinct persons the nonzero cells of one (scope x
+  person) array of network bits, one scatter per network; both counted per row;
+- the overlap factor of the estimate counts those cells by value, and each
+  network's (account, person) incidences from per-account counts, less those
+  of the few persons that complete lists on two networks reach;
+- persons per employee are the (employee, person) pairs; overlaps between
+  employees are one sparse product (persons numbered in the order employees
+  reach them, for memory locality) and the strongest ones one sort.
 
 Every count is exact and recomputed by each snapshot. Two things are reused
 from an earlier snapshot while the graph changed little (`Snapshots`): the
@@ -29,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -62,93 +69,199 @@ MARK_BLOCK = 1 << 25  # cells of one (scope x node) mark array: at most ~100 MB 
 class _Frame:
     """The graph's state as arrays, read once per snapshot.
 
-    Edges of live accounts come from the edge log. A person appears twice in
-    one account's list only through two linked accounts, so only edges to
-    multi-account persons go through the (sorting) dedup; per employee also
-    every pair of an employee with two accounts on one network (pseudonyms
-    are per network, see ingest).
+    Edges of live accounts come from the edge log, grouped by account (one
+    radix sort): every array derived from them stays grouped by account, hence
+    by employee, and holds no account column (runs and their lengths). A person
+    appears twice in one account's list only through two linked accounts, and
+    twice in one employee's audience only through those or through two of the
+    employee's accounts on one network (pseudonyms are per network, see
+    ingest): only the edges of such persons and employees go through the
+    (sorting) dedup, one sort for both the (account, person) incidences and the
+    (employee, person) pairs. The incidences' account runs are then put in the
+    order of their flag bit (see `_Reach`): each bit is one slice.
     """
 
     def __init__(self, graph: AudienceGraph) -> None:
-        component = np.frombuffer(graph.component, dtype=np.int32).astype(np.int64)
+        # Node, label and account arrays are int32 (the graph's own width): half the memory.
+        component = np.frombuffer(graph.component, dtype=np.int32).copy()
         self.size = size = len(component)
         audience_label = np.frombuffer(graph.component_employees, dtype=np.int32) == 0
         shared_label = np.zeros(size, dtype=bool)
         shared_label[list(graph.members)] = True
         self.employees: list[Employee] = graph.active_employees()
+        employees = len(self.employees)
         index = {e.employee_id: i for i, e in enumerate(self.employees)}
         # Live accounts by owner, then (network, account_id): an order that does
         # not depend on the order events arrived in.
-        self.states: list[EmployeeAccountState] = sorted(
-            graph.live_accounts(), key=lambda state: index[state.owner or ""]
-        )
+        live_accounts = graph.live_accounts()
+        owner = np.array([index[s.owner or ""] for s in live_accounts], dtype=np.int64)
+        by_owner = np.argsort(owner, kind="stable")
+        self.states: list[EmployeeAccountState] = [live_accounts[i] for i in by_owner.tolist()]
         states = self.states
-        self.owner = np.array([index[s.owner or ""] for s in states], dtype=np.int64)
+        accounts = len(states)
+        self.owner = owner[by_owner]
         self.networks = sorted({s.network for s in states})
+        if len(self.networks) > MAX_NETWORKS:
+            raise ValueError(f"{len(self.networks)} networks: the flags hold {MAX_NETWORKS}")
         network_index = {network: k for k, network in enumerate(self.networks)}
         self.network = np.array([network_index[s.network] for s in states], dtype=np.int64)
         self.naive = np.array([s.naive_followers for s in states], dtype=np.int64)
         self.complete = np.array([s.stats is None for s in states], dtype=bool)
 
-        position = np.full(len(graph.account_list), -1, dtype=np.int64)
-        position[[s.index for s in states]] = np.arange(len(states))
+        position = np.full(len(graph.account_list), -1, dtype=np.int32)
+        position[[s.index for s in states]] = np.arange(accounts)
         log_nodes = np.frombuffer(graph.edge_node, dtype=np.int32)
         log_accounts = position[np.frombuffer(graph.edge_account, dtype=np.int32)]
         live = (log_nodes >= 0) & (log_accounts >= 0)
-        nodes, account_of = log_nodes[live].astype(np.int64), log_accounts[live]
-        del log_nodes  # no view of the log may outlive the snapshot (it blocks appends)
+        account_of = log_accounts[live]
+        del log_accounts
+        nodes = log_nodes[live][_group_order(account_of, accounts)]
+        del log_nodes, live  # no view of the log may outlive the snapshot (it blocks appends)
+        edge_bounds = _bounds(np.bincount(account_of, minlength=accounts))
+        del account_of
         staff = np.zeros(size, dtype=bool)
         staff[list(graph.employee_listings)] = True
         audience_account = ~staff[nodes]
         # Follower accounts of the complete lists, employee accounts left out.
         self.follower_nodes = nodes[audience_account]
-        self.follower_account = account_of[audience_account]
+        self.follower_counts = _run_counts(audience_account, edge_bounds)
         labels = component[nodes]
+        del nodes, audience_account
         audience = audience_label[labels]
-        persons, account_of = labels[audience], account_of[audience]
-        once = _first_pairs(account_of, persons, shared_label[persons], size)
-        # (account, person) incidences: each audience person once per account.
-        self.incidence_account, self.incidence_person = account_of[once], persons[once]
-        same_network = np.zeros(len(self.employees), dtype=bool)
-        seen: set[tuple[int, int]] = set()
-        for owner, network in zip(self.owner.tolist(), self.network.tolist(), strict=True):
-            if (owner, network) in seen:
-                same_network[owner] = True
-            seen.add((owner, network))
-        employee_of = self.owner[self.incidence_account]
-        candidates = shared_label[self.incidence_person] | same_network[employee_of]
-        once = _first_pairs(employee_of, self.incidence_person, candidates, size)
-        self.pair_employee, self.pair_person = employee_of[once], self.incidence_person[once]
+        persons = labels[audience]
+        del labels
+        audience_bounds = _bounds(_run_counts(audience, edge_bounds))
+        del audience
 
-        self.sampled: list[SampledAccount | None] = []
-        for state in states:
-            if state.stats is None:
-                self.sampled.append(None)
-                continue
-            sample = component[np.asarray(state.sample, dtype=np.int64)]
-            audience = audience_label[sample]
-            self.sampled.append(
-                SampledAccount(
-                    state.stats.followers_count,
-                    sample[audience],
-                    int(np.count_nonzero(~audience)),
-                )
+        on_network = self.owner * len(self.networks) + self.network
+        same_network = np.zeros(employees, dtype=bool)
+        same_network[self.owner[np.bincount(on_network)[on_network] > 1]] = True
+        account_runs = np.diff(audience_bounds)
+        candidates = shared_label[persons]
+        candidates |= np.repeat(same_network[self.owner], account_runs)
+        where = np.flatnonzero(candidates)
+        account = np.repeat(np.arange(accounts, dtype=np.int32), account_runs)[where]
+        first_incidence, first_pair = _first_pairs(self.owner, account, persons[where], size)
+        incidence, pair = ~candidates, ~candidates
+        incidence[where[first_incidence]] = True
+        pair[where[first_pair]] = True
+        del candidates, where, account, first_incidence, first_pair
+
+        # (employee, person) pairs: each audience person once per employee, by employee.
+        self.pair_person = persons[pair].astype(np.int64)  # faster per-employee lookups
+        pair_accounts = _bounds(_run_counts(pair, audience_bounds))
+        self.pair_bounds = pair_accounts[np.searchsorted(self.owner, np.arange(employees + 1))]
+        # (account, person) incidences: each audience person once per account,
+        # the accounts' runs ordered by flag bit: the account's network, or
+        # `len(networks)` if stats-only.
+        self.incidences = incidences = _run_counts(incidence, audience_bounds)  # per account
+        bits = np.where(self.complete, self.network, len(self.networks))
+        self.incidence_accounts = np.argsort(bits, kind="stable")
+        self.incidence_runs = incidences[self.incidence_accounts]
+        starts = _bounds(incidences)[self.incidence_accounts] - _bounds(self.incidence_runs)[:-1]
+        run_starts = np.repeat(starts.astype(np.int32), self.incidence_runs)
+        run_starts += np.arange(len(run_starts), dtype=np.int32)
+        self.incidence_person = persons[incidence][run_starts]
+        del persons, incidence, run_starts
+        self.bit_accounts = _bounds(np.bincount(bits, minlength=len(self.networks) + 1))
+        self.bit_bounds = _bounds(
+            np.bincount(bits, weights=incidences, minlength=len(self.networks) + 1).astype(np.int64)
+        )
+
+        # The samples of the stats-only accounts, all at once.
+        self.stats_only = np.flatnonzero(~self.complete)
+        stats = [(state.stats, state.sample) for state in states if state.stats is not None]
+        lengths = np.array([len(sample) for _, sample in stats], dtype=np.int64)
+        sample = component[
+            np.fromiter(
+                chain.from_iterable(sample for _, sample in stats),
+                dtype=np.int64,
+                count=int(lengths.sum()),
             )
+        ]
+        audience = audience_label[sample]
+        kept = _bounds(_run_counts(audience, _bounds(lengths))).tolist()
+        sample = sample[audience]
+        self.sampled = [  # per stats-only account
+            SampledAccount(counts.followers_count, sample[start:end], colleagues)
+            for (counts, _), start, end, colleagues in zip(
+                stats, kept[:-1], kept[1:], (lengths - np.diff(kept)).tolist(), strict=True
+            )
+        ]
         self.person_marks = np.zeros(size, dtype=bool)  # scratch, left all False
+
+    def follower_rows(self, scope_of_account: np.ndarray) -> np.ndarray:
+        """Scope x size for each follower edge (`follower_nodes`): where its scope's row starts."""
+        return np.repeat(scope_of_account * self.size, self.follower_counts)
+
+    def bit_parts(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(bit, persons, accounts, persons per account) of each flag bit with incidences."""
+        incidence, account = self.bit_bounds.tolist(), self.bit_accounts.tolist()
+        for bit in range(len(incidence) - 1):
+            if incidence[bit + 1] > incidence[bit]:
+                runs = slice(account[bit], account[bit + 1])
+                yield (
+                    bit,
+                    self.incidence_person[incidence[bit] : incidence[bit + 1]],
+                    self.incidence_accounts[runs],
+                    self.incidence_runs[runs],
+                )
+
+    def pair_employees(self, mask: np.ndarray) -> np.ndarray:
+        """Per employee, the pairs that `mask` (over `pair_person`) keeps."""
+        return _run_counts(mask, self.pair_bounds)
+
+
+def _bounds(counts: np.ndarray) -> np.ndarray:
+    """Where each run starts, and the end: 0, then the running sum of `counts`."""
+    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return bounds
+
+
+def _run_counts(mask: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """How many of `mask` are True in each run bounds[i]..bounds[i + 1] (int32: edge counts)."""
+    running = np.zeros(len(mask) + 1, dtype=np.int32)
+    np.cumsum(mask, out=running[1:])
+    return np.diff(running[bounds]).astype(np.int64)
 
 
 def _first_pairs(
-    groups: np.ndarray, values: np.ndarray, candidates: np.ndarray, size: int
-) -> np.ndarray:
-    """Mask keeping the first of each repeated (group, value) pair, looking only at candidates."""
-    keep = ~candidates
-    where = np.flatnonzero(candidates)
-    keys = groups[where] * size + values[where]
-    order = np.argsort(keys)  # which of equal pairs is kept does not matter
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = keys[order[1:]] != keys[order[:-1]]
-    keep[where[order[first]]] = True
-    return keep
+    owner: np.ndarray, account: np.ndarray, person: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks keeping the first of each repeated (account, person) and (employee, person) item.
+
+    One sort of (employee, person, account's rank among its owner's accounts)
+    keys serves both. Which of equal items is kept does not matter.
+    """
+    accounts = len(owner)
+    first_account = np.searchsorted(owner, owner)  # accounts are sorted by owner
+    slots = int((np.arange(accounts) - first_account).max(initial=0)) + 1
+    keys = (owner[account] * size + person) * slots + (account - first_account[account])
+    order = _sort_order(keys, (int(owner.max(initial=0)) + 1) * size * slots)
+    keys = keys[order]
+    new = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    incidence = np.zeros(len(keys), dtype=bool)
+    incidence[order[new]] = True
+    keys //= slots
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    pair = np.zeros(len(keys), dtype=bool)
+    pair[order[new]] = True
+    return incidence, pair
+
+
+def _sort_order(keys: np.ndarray, bound: int) -> np.ndarray:
+    """An order sorting `keys` (0..bound-1); equal keys in any order.
+
+    A sort of the keys with their positions packed in the low bits when both fit
+    63 bits: several times faster than an argsort.
+    """
+    shift = len(keys).bit_length()
+    if (max(bound, 1) - 1).bit_length() + shift > 63:
+        return np.argsort(keys)
+    packed = np.sort(np.left_shift(keys, shift) | np.arange(len(keys)))
+    return packed & ((1 << shift) - 1)
 
 
 def _group_order(groups: np.ndarray, count: int) -> np.ndarray:
@@ -229,39 +342,63 @@ def _mark_blocks(scopes: int, size: int) -> Iterator[tuple[int, int]]:
         yield first, min(scopes, first + step)
 
 
-def _marks(
-    scope_of: np.ndarray, values: np.ndarray, first: int, end: int, frame: _Frame
+def _cells(
+    row: np.ndarray | None, items: np.ndarray, block: tuple[int, int, int], size: int
 ) -> np.ndarray:
-    """Flat (scope first..end-1 x node) marks of the items whose scope is in the range."""
+    """Flat (scope - first, item) cells of the items whose scope is in the block first..end-1.
+
+    `row`: scope x size per item, a new array that becomes the result; None:
+    every item is in the one scope there is.
+    """
+    first, end, scopes = block
+    if row is None:
+        return items.astype(np.int64)  # a scatter is faster with intp indices
+    if first or end < scopes:
+        inside = (row >= first * size) & (row < end * size)
+        row, items = row[inside] - first * size, items[inside]
+    row += items
+    return row
+
+
+def _marks(
+    scope_of_account: np.ndarray | None, block: tuple[int, int, int], frame: _Frame
+) -> np.ndarray:
+    """Flat (scope first..end-1 x node) marks of the follower accounts of the block's lists."""
+    first, end, _ = block
     marks = np.zeros((end - first) * frame.size, dtype=bool)
-    inside = (scope_of >= first) & (scope_of < end)
-    marks[(scope_of[inside] - first) * frame.size + values[inside]] = True
+    row = None if scope_of_account is None else frame.follower_rows(scope_of_account)
+    marks[_cells(row, frame.follower_nodes, block, frame.size)] = True
     return marks
 
 
 def _scope_rows(frame: _Frame, snapshot_id: str, taken_at: datetime) -> Iterator[ScopeMetrics]:
     """Every scope's row, company first (its overlap factor is the fallback of the others)."""
     company_factor: OverlapFactor | None = None
+    mixed: _Mixed | None = None
     for kind in _scope_kinds(frame):
         scopes = len(kind.names)
         naive = np.bincount(kind.of_account, weights=frame.naive, minlength=scopes)
         sampled: list[list[SampledAccount]] = [[] for _ in range(scopes)]
-        for scope, account in zip(kind.of_account.tolist(), frame.sampled, strict=True):
-            if account is not None:
-                sampled[scope].append(account)
+        for scope, account in zip(
+            kind.of_account[frame.stats_only].tolist(), frame.sampled, strict=True
+        ):
+            sampled[scope].append(account)
+        # One scope (the company): no scope per item to look up.
+        scope_of_account = kind.of_account if scopes > 1 else None
         for first, end in _mark_blocks(scopes, frame.size):
-            accounts = _marks(
-                kind.of_account[frame.follower_account], frame.follower_nodes, first, end, frame
-            )
+            block = (first, end, scopes)
+            accounts = _marks(scope_of_account, block, frame)
             distinct_accounts = _row_counts(accounts, end - first)
             del accounts
-            reach = _Reach.of(frame, kind.of_account, first, end)
+            reach = _Reach.of(frame, scope_of_account, block)
             distinct_persons = _row_counts(reach.flags, end - first)
+            if mixed is None:  # the company
+                mixed = _Mixed.of(frame, reach)
             factors: dict[int, OverlapFactor] = {}
             if any(sampled[first:end]):
-                factors = _overlap_factors(frame, kind.of_account, reach)
+                factors = _overlap_factors(frame, kind.of_account, reach, mixed)
             if kind.kind == "company":
-                plain = _overlap_factors(frame, kind.of_account, reach, plain=True)
+                plain = _overlap_factors(frame, kind.of_account, reach, mixed, plain=True)
                 company_factor = plain.get(0, OverlapFactor.from_networks([], []))
             for scope in range(first, end):
                 exact = int(distinct_persons[scope - first])
@@ -292,39 +429,73 @@ class _Reach:
 
     `flags` is flat (scope x person): bit k set if a complete list on network k
     reaches the person in the scope, bit `len(networks)` if a stats-only
-    account's list does. One gather and scatter per network: it replaces a mark
-    array per network, the count of networks per person and the persons' marks.
+    account's list does. One scatter per bit over the frame's incidences of
+    that bit: it replaces a mark array per network, the count of networks per
+    person and the persons' marks.
     """
 
     first: int
     end: int
     flags: np.ndarray
-    cell: np.ndarray  # per (account, person) incidence in the block: its flat (scope, person)
-    bit: np.ndarray  # per incidence: its account's network, `len(networks)` if stats-only
 
     @classmethod
-    def of(cls, frame: _Frame, scope_of_account: np.ndarray, first: int, end: int) -> _Reach:
-        if len(frame.networks) > MAX_NETWORKS:
-            raise ValueError(f"{len(frame.networks)} networks: the flags hold {MAX_NETWORKS}")
+    def of(
+        cls, frame: _Frame, scope_of_account: np.ndarray | None, block: tuple[int, int, int]
+    ) -> _Reach:
+        first, end, _ = block
         dtype = np.dtype(np.uint8 if len(frame.networks) < 8 else np.uint16)
         flags = np.zeros((end - first) * frame.size, dtype=dtype)
-        scope = scope_of_account[frame.incidence_account]
-        inside = (scope >= first) & (scope < end)
-        account = frame.incidence_account[inside]
-        cell = (scope[inside] - first) * frame.size + frame.incidence_person[inside]
-        bit = np.where(frame.complete, frame.network, len(frame.networks))[account]
-        for k in np.flatnonzero(np.bincount(bit)).tolist():
-            flags[cell[bit == k]] |= dtype.type(1 << k)  # the same value for repeated cells
-        return cls(first, end, flags, cell, bit)
+        for bit, persons, accounts, runs in frame.bit_parts():
+            row = (
+                None
+                if scope_of_account is None
+                else np.repeat(scope_of_account[accounts] * frame.size, runs)
+            )
+            # The same value for repeated cells: a plain scatter is exact.
+            flags[_cells(row, persons, block, frame.size)] |= dtype.type(1 << bit)
+        return cls(first, end, flags)
+
+    def row(self, scope: int) -> np.ndarray:
+        """The flags of scope `first + scope`, by person."""
+        size = len(self.flags) // (self.end - self.first)
+        return self.flags[scope * size : (scope + 1) * size]
 
     def persons(self, scope: int) -> np.ndarray:
         """Marks of the persons that scope `first + scope`'s lists reach."""
-        size = len(self.flags) // (self.end - self.first)
-        return self.flags[scope * size : (scope + 1) * size] != 0
+        return self.row(scope) != 0
+
+
+@dataclass(slots=True)
+class _Mixed:
+    """Incidences of complete lists whose person complete lists on two networks or more reach.
+
+    Only those (few) may have their person reached by another complete network
+    within a scope too: in any scope, the others count as new persons of their
+    network (see `_overlap_factors`).
+    """
+
+    account: np.ndarray
+    person: np.ndarray
+
+    @classmethod
+    def of(cls, frame: _Frame, company: _Reach) -> _Mixed:
+        """From the company's reach (every incidence, one scope)."""
+        complete = company.flags & company.flags.dtype.type((1 << len(frame.networks)) - 1)
+        mixed = (complete & (complete - 1)) != 0
+        where = np.flatnonzero(mixed[frame.incidence_person])
+        run = np.searchsorted(_bounds(frame.incidence_runs), where, side="right") - 1
+        account = frame.incidence_accounts[run]
+        complete_list = frame.complete[account]
+        return cls(account[complete_list], frame.incidence_person[where[complete_list]])
 
 
 def _overlap_factors(
-    frame: _Frame, scope_of_account: np.ndarray, reach: _Reach, *, plain: bool = False
+    frame: _Frame,
+    scope_of_account: np.ndarray,
+    reach: _Reach,
+    mixed: _Mixed,
+    *,
+    plain: bool = False,
 ) -> dict[int, OverlapFactor]:
     """How much the new persons of accounts on one network overlap, per complete network.
 
@@ -334,27 +505,41 @@ def _overlap_factors(
     `plain`: all its persons (for the fallback of scopes without complete lists).
     """
     networks = len(frame.networks)
-    scopes = reach.end - reach.first
-    complete = frame.complete & (scope_of_account >= reach.first) & (scope_of_account < reach.end)
+    first, scopes = reach.first, reach.end - reach.first
+    complete = frame.complete & (scope_of_account >= first) & (scope_of_account < reach.end)
     # The networks with a complete list in each scope, even an empty one.
+    scope_network = (scope_of_account[complete] - first) * networks + frame.network[complete]
     present = np.zeros((scopes, networks), dtype=bool)
-    present[scope_of_account[complete] - reach.first, frame.network[complete]] = True
+    present.flat[scope_network] = True
     dtype = reach.flags.dtype.type
-    masked = reach.flags & dtype((1 << networks) - 1)  # complete networks only
-    rows = masked.reshape(scopes, frame.size)
+    stats_only = 1 << networks  # the only bit besides network k a new person may have
     distinct = np.zeros((scopes, networks), dtype=np.int64)
-    for k in np.flatnonzero(present.any(axis=0)).tolist():
-        for s, row in enumerate(rows):
-            distinct[s, k] = np.count_nonzero(row & dtype(1 << k) if plain else row == 1 << k)
-    on_complete = reach.bit < networks
-    cell, network = reach.cell[on_complete], reach.bit[on_complete]
-    pair = cell // frame.size * networks + network
+    for s, k in np.argwhere(present).tolist():
+        row = reach.row(s)
+        if plain:
+            distinct[s, k] = np.count_nonzero(row & dtype(1 << k))
+        else:
+            distinct[s, k] = np.count_nonzero(row == 1 << k) + np.count_nonzero(
+                row == (1 << k) | stats_only
+            )
+    # (account on network k, person) incidences of the persons counted above.
+    incidences = frame.incidences[complete]
+    pairs = np.bincount(scope_network, weights=incidences, minlength=scopes * networks)
     if not plain:
-        pair = pair[masked[cell] == np.left_shift(1, network).astype(masked.dtype)]
-    pairs = np.bincount(pair, minlength=scopes * networks).reshape(scopes, networks)
+        scope = scope_of_account[mixed.account]
+        inside = (scope >= first) & (scope < reach.end)
+        scope, account = scope[inside] - first, mixed.account[inside]
+        own = np.left_shift(1, frame.network[account])
+        flags = reach.flags[scope * frame.size + mixed.person[inside]]
+        shared = (flags != own) & (flags != own | stats_only)
+        pairs -= np.bincount(
+            scope[shared] * networks + frame.network[account[shared]],
+            minlength=scopes * networks,
+        )
+    counts = pairs.astype(np.int64).reshape(scopes, networks)
     return {
-        reach.first + s: OverlapFactor.from_networks(
-            distinct[s, present[s]].tolist(), pairs[s, present[s]].tolist()
+        first + s: OverlapFactor.from_networks(
+            distinct[s, present[s]].tolist(), counts[s, present[s]].tolist()
         )
         for s in range(scopes)
         if present[s].any()
@@ -374,39 +559,82 @@ class _Audiences:
     persons: list[np.ndarray]  # per active employee: distinct person labels
     reached_by: np.ndarray  # label -> number of active employees reaching it
     exclusive: list[int]  # per employee: persons no other active employee reaches
-    shared: sparse.csr_matrix  # employee x person, persons reached by two employees or more
 
 
 def _employee_audiences(frame: _Frame) -> _Audiences:
     employees = len(frame.employees)
     reached_by = np.bincount(frame.pair_person, minlength=frame.size)
-    order = _group_order(frame.pair_employee, employees)
-    columns = frame.pair_person[order]
-    counts = np.bincount(frame.pair_employee, minlength=employees)
-    bounds = np.zeros(employees + 1, dtype=np.int64)
-    np.cumsum(counts, out=bounds[1:])
-    persons = [columns[bounds[row] : bounds[row + 1]] for row in range(employees)]
-    # Persons only one employee reaches add nothing to any overlap: leave them out.
-    shared = reached_by[columns] > 1
-    rows = frame.pair_employee[order]
-    exclusive = np.bincount(rows[~shared], minlength=employees).tolist()
+    bounds = frame.pair_bounds.tolist()
+    persons = [frame.pair_person[bounds[row] : bounds[row + 1]] for row in range(employees)]
+    alone = reached_by[frame.pair_person] == 1
+    exclusive = frame.pair_employees(alone).tolist()
+    return _Audiences(persons, reached_by, exclusive)
+
+
+def _shared_persons(frame: _Frame, audiences: _Audiences) -> sparse.csr_matrix:
+    """Employee x person, persons reached by two employees or more (the others add no overlap).
+
+    Persons are numbered in the order the employees first reach them: the
+    product then finds the persons of an employee, and of the next ones, close
+    together in memory (about twice as fast as numbered by label).
+    """
+    employees = len(frame.employees)
+    shared = audiences.reached_by[frame.pair_person] > 1
+    persons = frame.pair_person[shared]
+    place = np.arange(len(persons), dtype=np.int32)  # int32: a table that stays in cache
+    first = np.empty(frame.size, dtype=np.int32)
+    first[persons[::-1]] = place[::-1]  # the first place, mostly: any one place will do
+    firsts = first[persons] == place
+    number = np.empty(frame.size, dtype=np.int32)
+    number[persons[firsts]] = np.arange(np.count_nonzero(firsts), dtype=np.int32)
     indptr = np.zeros(employees + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[shared], minlength=employees), out=indptr[1:])
-    matrix = sparse.csr_matrix(
-        (np.ones(int(indptr[-1]), dtype=np.int32), columns[shared], indptr),
-        shape=(employees, frame.size),
+    np.cumsum(frame.pair_employees(shared), out=indptr[1:])
+    return sparse.csr_matrix(
+        (np.ones(len(persons), dtype=np.int32), number[persons], indptr),
+        shape=(employees, np.count_nonzero(firsts)),
     )
-    return _Audiences(persons, reached_by, exclusive, matrix)
 
 
-def _strongest(overlaps: sparse.csr_matrix, row: int, count: int) -> list[tuple[int, int]]:
-    """The `count` employees sharing most persons with `row` (ties: lower index), largest first."""
-    start, end = overlaps.indptr[row], overlaps.indptr[row + 1]
-    others, shared = overlaps.indices[start:end], overlaps.data[start:end]
-    keep = others != row
-    others, shared = others[keep], shared[keep]
-    order = np.lexsort((others, -shared))[:count]
-    return [(int(others[i]), int(shared[i])) for i in order]
+def _strongest(overlaps: sparse.csr_matrix, count: int) -> list[list[tuple[int, int]]]:
+    """Per row, the `count` others sharing most persons (ties: lower index), largest first.
+
+    Entries below a per-row bound are dropped first: the largest power of two
+    that `count` entries of the row reach. The rest are sorted by (row, shared
+    descending, other), packed in one integer key while it fits 63 bits.
+    """
+    rows = overlaps.shape[0]
+    row = np.repeat(np.arange(rows), np.diff(overlaps.indptr))
+    other, shared = overlaps.indices.astype(np.int64), overlaps.data.astype(np.int64)
+    keep = other != row
+    row, other, shared = row[keep], other[keep], shared[keep]
+    bound = np.ones(rows, dtype=np.int64)
+    level, above = 2, np.flatnonzero(shared >= 2)
+    while len(above):
+        enough = np.bincount(row[above], minlength=rows) >= count
+        bound[enough] = level
+        level *= 2
+        above = above[shared[above] >= level]
+    keep = shared >= bound[row]
+    row, other, shared = row[keep], other[keep], shared[keep]
+    most = int(shared.max(initial=0))
+    index_bits, shared_bits = max(rows - 1, 1).bit_length(), most.bit_length()
+    if 2 * index_bits + shared_bits <= 63:
+        keys = np.sort(
+            (row << (shared_bits + index_bits)) | ((most - shared) << index_bits) | other
+        )
+        row, other = keys >> (shared_bits + index_bits), keys & ((1 << index_bits) - 1)
+        shared = most - ((keys >> index_bits) & ((1 << shared_bits) - 1))
+    else:
+        order = np.lexsort((other, -shared, row))
+        row, other, shared = row[order], other[order], shared[order]
+    per_row = np.bincount(row, minlength=rows)
+    rank = np.arange(len(row)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    top = rank < count
+    bounds = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.minimum(per_row, count), out=bounds[1:])
+    pairs = list(zip(other[top].tolist(), shared[top].tolist(), strict=True))
+    ends = bounds.tolist()
+    return [pairs[ends[r] : ends[r + 1]] for r in range(rows)]
 
 
 @dataclass(slots=True)
@@ -441,8 +669,10 @@ class _Overlaps:
         ):
             previous.age += 1
             return previous
-        overlaps = sparse.csr_matrix(audiences.shared @ audiences.shared.T)
-        strongest = [_strongest(overlaps, row, TOP_OVERLAPS) for row in range(len(employee_ids))]
+        shared = _shared_persons(frame, audiences)
+        overlaps = sparse.csr_matrix(shared @ shared.T)
+        del shared
+        strongest = _strongest(overlaps, TOP_OVERLAPS)
         del overlaps
         weights = {
             (row, other): shared
@@ -514,15 +744,19 @@ def _coverage(
     heap = [(-len(p), row) for row, p in enumerate(audiences.persons) if len(p)]
     heapq.heapify(heap)
     cumulative = rank = 0
+    persons_of, count = audiences.persons, np.count_nonzero
     while heap:
-        _, row = heapq.heappop(heap)
-        persons = audiences.persons[row]
-        gain = int(np.count_nonzero(~covered[persons]))
+        row = heap[0][1]
+        persons = persons_of[row]
+        gain = len(persons) - int(count(covered[persons]))
         if gain == 0:
+            heapq.heappop(heap)
             continue
-        if heap and (-gain, row) > heap[0]:
-            heapq.heappush(heap, (-gain, row))
+        # The others' best is a child of the top: if it beats the fresh gain, requeue the top.
+        if (-gain, row) > min(heap[1:3], default=(0, row)):
+            heapq.heapreplace(heap, (-gain, row))
             continue
+        heapq.heappop(heap)
         covered[persons] = True
         cumulative += gain
         rank += 1
