@@ -61,13 +61,13 @@ class Reason(enum.StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
 
 
-class Accepted(msgspec.Struct, frozen=True):
+class Accepted(msgspec.Struct, frozen=True, gc=False):
     route: str  # typed topic short name, e.g. "posts"
     key: bytes  # decides the partition: what must be processed in order lands together
     event: AnyEvent
 
 
-class Rejected(msgspec.Struct, frozen=True):
+class Rejected(msgspec.Struct, frozen=True, gc=False):
     reason: Reason
     message: str
 
