@@ -38,6 +38,7 @@ from pipeline.app import declare_topics, topic_names
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
 from pipeline.lag import LagProbe
 from pipeline.producer import produce
+from pipeline.runtime import tune_gc
 from pipeline.settings import Settings
 from pipeline.simulate import SimulationConfig, simulate
 
@@ -72,6 +73,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     if not args.skip_ceiling:
         ceiling_settings = dataclasses.replace(settings, clickhouse_database=f"{namespace}_ceiling")
         warehouse.migrator(ceiling_settings).migrate()
+        tune_gc()  # as the workers do
         figures.update(asyncio.run(_ceiling(ceiling_settings, settings.topic("raw"), len(lines))))
         figures["pipeline_share_of_ceiling"] = round(
             figures["pipeline_events_per_s"] / figures["ceiling_events_per_s"], 3

@@ -53,9 +53,11 @@ def worker(settings: Settings, args: tuple[str, ...]) -> None:
     import mode.loop
 
     from pipeline.app import create_app, declare_topics
+    from pipeline.runtime import tune_gc
 
     # faust spends most of a worker's time in the event loop; uvloop runs it faster.
     mode.loop.use("uvloop")
+    tune_gc()
     declare_topics(settings)
     app, _ = create_app(settings)
     sys.argv = ["chorus worker", "worker", "--loglevel", "info", *args]
