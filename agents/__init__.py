@@ -68,7 +68,7 @@ class InOrder:
     def __init__(self, stream: faust.StreamT, settings: Settings) -> None:
         self.stream = stream
         self.app = stream.app
-        self.settings = settings
+        self.resume_offsets = _resume_offsets.setdefault(self.app, ResumeOffsets(settings))
         self.ledger: OffsetLedger[TP, EventT] = OffsetLedger()
         self.generation = self.app.consumer_generation_id
 
@@ -78,7 +78,7 @@ class InOrder:
             self.ledger.forget()
             self.generation = self.app.consumer_generation_id
         unknown = {event.message.tp for event in taken} - self.ledger.expected.keys()
-        for tp, offset in (await self._resume_offsets(unknown)).items():
+        for tp, offset in (await self.resume_offsets(unknown)).items():
             self.ledger.start(tp, offset)
         admitted: list[EventT] = []
         gaps: dict[TP, int] = {}
@@ -105,7 +105,7 @@ class InOrder:
                 await self.stream.ack(rider)
 
     async def _reread(self, tp: TP, delivered: int) -> None:
-        resume = (await self._resume_offsets({tp}))[tp]
+        resume = (await self.resume_offsets({tp}))[tp]
         expected = self.ledger.raise_to(tp, resume)  # above it only if retention deleted records
         REREADS.labels(tp.topic).inc()
         log.warning(
@@ -114,25 +114,34 @@ class InOrder:
         )
         await self.app.consumer.seek(tp, expected)
 
-    async def _resume_offsets(self, partitions: set[TP]) -> dict[TP, int]:
-        """The group's resume offsets, from the broker; waits while it does not answer."""
+
+class ResumeOffsets:
+    """The consumer group's resume offsets, from the broker; waits while it does not answer.
+
+    One per worker (`_resume_offsets`): one broker client, used in turn, since
+    kafka-python clients are not thread-safe.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.probe: LagProbe | None = None
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, partitions: set[TP]) -> dict[TP, int]:
         if not partitions:
             return {}
-        probe = _probes.get(self.app)
-        if probe is None:
-            probe = _probes[self.app] = await asyncio.to_thread(LagProbe, self.settings, [])
-        async with _probe_locks.setdefault(self.app, asyncio.Lock()):
+        async with self.lock:
             while True:
                 try:
-                    return await asyncio.to_thread(probe.resume_offsets, partitions)
+                    if self.probe is None:
+                        self.probe = await asyncio.to_thread(LagProbe, self.settings, [])
+                    return await asyncio.to_thread(self.probe.resume_offsets, partitions)
                 except (KafkaError, OSError) as exc:
                     log.warning("resume offsets unavailable (%s); retrying", exc)
                     await asyncio.sleep(1.0)
 
 
-# One broker client per worker for the resume offsets (kafka-python clients are not thread-safe).
-_probes: weakref.WeakKeyDictionary[AppT, LagProbe] = weakref.WeakKeyDictionary()
-_probe_locks: weakref.WeakKeyDictionary[AppT, asyncio.Lock] = weakref.WeakKeyDictionary()
+_resume_offsets: weakref.WeakKeyDictionary[AppT, ResumeOffsets] = weakref.WeakKeyDictionary()
 
 
 class KafkaOutput:

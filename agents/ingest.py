@@ -45,6 +45,7 @@ class RawBatch:
     """What one fetch returned, in offset order per partition, and the feed state it belongs to."""
 
     records: list[ConsumerRecord[bytes, bytes]]
+    ends: dict[TopicPartition, int]  # per partition: the offset after its last record
     generation: int
 
 
@@ -79,8 +80,10 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
                 )
                 records = [record for batch in fetched.values() for record in batch]
                 if records:
+                    ends = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
+                    batch = RawBatch(records, ends, self.generation)
                     # An in-memory channel hands any value to its stream as it is (no event needed).
-                    await self.channel.put(RawBatch(records, self.generation))  # type: ignore[arg-type]
+                    await self.channel.put(batch)  # type: ignore[arg-type]
         finally:
             await consumer.stop()
 
@@ -91,11 +94,8 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         """The batch's results are in Kafka: commit its offsets (unless it was dropped meanwhile)."""
         if not self.current(batch):
             return
-        ends: dict[TopicPartition, int] = {}
-        for record in batch.records:
-            ends[TopicPartition(record.topic, record.partition)] = record.offset + 1
         try:
-            await self.consumer.commit(ends)
+            await self.consumer.commit(batch.ends)
         except KafkaError as exc:  # a rebalance took the partitions: their new owner reads them
             log.info("raw offsets not committed (%s); the records will be read again", exc)
 
@@ -113,7 +113,7 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         self.generation += 1  # what was fetched may go to another worker: drop it
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        pass
+        pass  # aiokafka resumes them at their commits; nothing fetched is left to drop
 
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:

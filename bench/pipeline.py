@@ -10,11 +10,12 @@
 3. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
    in big batches, decodes and validates them with the same ingest code and
    inserts the rows into the same ClickHouse tables in batches — the path
-   without stream processing (no faust, no typed topics, no audience graph).
+   without stream processing (no faust, no typed topics, no audience graph),
+   with the workers' garbage-collection setting (`pipeline.runtime.tune_gc`).
 
 The report splits the ceiling's time into consume / decode / insert, so the
-difference to the pipeline is faust's per-message machinery and the work the
-ceiling skips.
+difference to the pipeline is the work the ceiling skips: the second Kafka hop
+through the typed topics, the audience graph, the policy scan, faust.
 """
 
 from __future__ import annotations

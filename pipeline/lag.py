@@ -1,4 +1,4 @@
-"""How far the worker is behind: committed offsets of the Chorus consumer group vs the topics' ends.
+"""How far the worker is behind: committed offsets of the Chorus consumer groups vs the topics' ends.
 
 The demo and the end-to-end tests wait on it ("everything processed" is a lag
 of zero on every topic), and the worker's metrics report it.
@@ -51,11 +51,13 @@ class LagProbe:
         """
         tps = {partition: TopicPartition(*partition) for partition in partitions}
         starts = self.consumer.beginning_offsets(list(tps.values()))
-        groups = {self.raw_group if tp.topic == self.raw else self.group for tp in tps.values()}
-        offsets = self.admin.list_group_offsets(dict.fromkeys(groups))
+        group_of = {
+            tp: self.raw_group if tp.topic == self.raw else self.group for tp in tps.values()
+        }
+        offsets = self.admin.list_group_offsets(dict.fromkeys(group_of.values()))
         resume = {}
         for partition, tp in tps.items():
-            committed = offsets.get(self.raw_group if tp.topic == self.raw else self.group, {})
+            committed = offsets.get(group_of[tp], {})
             resume[partition] = max(starts[tp], committed[tp].offset if tp in committed else -1)
         return resume
 

@@ -156,6 +156,14 @@ def wait_until_read(settings: Settings, total: int, share: float, timeout: float
         probe.close()
 
 
+def settle(worker: Worker, company: Company, stream: Stream, figures: Figures) -> None:
+    """After the fault: the rest of the stream sent and processed, then checked against the truth."""
+    sent = stream.join()
+    wait_until_processed(worker.settings)
+    measure(worker.settings, company, sent, figures)
+    check_against_truth(worker.settings, company.truth)
+
+
 def start_pipeline(worker: Worker) -> None:
     warehouse.migrator(worker.settings).migrate()
     worker.start()
@@ -182,10 +190,7 @@ def test_a_worker_killed_three_times_mid_stream_ends_with_every_event_exactly_on
         worker.start()
         wait_until_writing(worker.settings, before)
         figures.recoveries.append(time.monotonic() - restarted)
-    sent = stream.join()
-    wait_until_processed(worker.settings)
-    measure(worker.settings, company, sent, figures)
-    check_against_truth(worker.settings, company.truth)
+    settle(worker, company, stream, figures)
     drop_database(worker.settings)
 
 
@@ -210,10 +215,7 @@ def test_clickhouse_stopped_for_30_seconds_mid_stream_loses_nothing(
         server.up(print)
         wait_until_writing(worker.settings, before)
         figures.recoveries.append(time.monotonic() - restarted)
-        sent = stream.join()
-        wait_until_processed(worker.settings)
-        measure(worker.settings, company, sent, figures)
-        check_against_truth(worker.settings, company.truth)
+        settle(worker, company, stream, figures)
         worker.kill()
     finally:
         server.down(print)
@@ -242,10 +244,7 @@ def test_the_broker_restarted_mid_stream_loses_nothing(
         broker.up(print)
         wait_until_writing(worker.settings, before)
         figures.recoveries.append(time.monotonic() - restarted)
-        sent = stream.join()
-        wait_until_processed(worker.settings)
-        measure(worker.settings, company, sent, figures)
-        check_against_truth(worker.settings, company.truth)
+        settle(worker, company, stream, figures)
         worker.kill()
         drop_database(worker.settings)
     finally:

@@ -314,19 +314,22 @@ def _scopes(dashboard: Dashboard, kind: str) -> go.Figure | None:
         ("Exclusive", [s.exclusive_reach for s in scopes], EXCLUSIVE),
     ):
         figure.add_trace(
-            go.Bar(
-                y=names,
-                x=values,
-                orientation="h",
-                name=label,
-                marker_color=colour,
-                hovertemplate="%{y}: %{x:,}<extra>" + label + "</extra>",
+            _horizontal_bar(
+                names, values, label, colour, "%{y}: %{x:,}<extra>" + label + "</extra>"
             )
         )
     _layout(figure, _bar_height(len(scopes), 48), barmode="group", bargap=0.25)
     figure.update_yaxes(autorange="reversed")
     figure.update_xaxes(tickformat=",d")
     return figure
+
+
+def _horizontal_bar(
+    names: list[str], values: list[int], label: str, colour: str, hover: str
+) -> go.Bar:
+    return go.Bar(
+        y=names, x=values, orientation="h", name=label, marker_color=colour, hovertemplate=hover
+    )
 
 
 def _top_employees(dashboard: Dashboard) -> go.Figure | None:
@@ -368,14 +371,7 @@ def _exclusive_and_shared(
         (shared, labels[1], SHARED, "shared"),
     ):
         figure.add_trace(
-            go.Bar(
-                y=names,
-                x=values,
-                orientation="h",
-                name=label,
-                marker_color=color,
-                hovertemplate=f"%{{y}}: %{{x:,}} {word}<extra></extra>",
-            )
+            _horizontal_bar(names, values, label, color, f"%{{y}}: %{{x:,}} {word}<extra></extra>")
         )
     _layout(figure, _bar_height(len(names), 24), barmode="stack", bargap=0.3)
     figure.update_yaxes(autorange="reversed")
