@@ -9,7 +9,7 @@ import asyncio
 import logging
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import faust
@@ -158,7 +158,9 @@ class KafkaOutput:
 
     The agent calls `add` for each result, then `flush`, which returns once
     the broker has every batch (raising if it refused one); only then does the
-    agent ack its input.
+    agent ack its input. `send` is `flush` without the wait: it hands the
+    batches to the producer and returns what to await, so that an agent can
+    work on its next input while the broker confirms this one.
     """
 
     def __init__(
@@ -194,8 +196,12 @@ class KafkaOutput:
         self._pending.setdefault((topic, partition), []).append(value)
 
     async def flush(self) -> None:
+        await (await self.send())
+
+    async def send(self) -> Awaitable[object]:
+        """Hand what was added to the producer; the result completes once the broker has it all."""
         if not self._pending:
-            return
+            return asyncio.gather()
         producer = await self._start()
         deliveries = []
         for (topic, partition), records in self._pending.items():
@@ -205,7 +211,7 @@ class KafkaOutput:
                     await producer.send(topic, b"\n".join(chunk), partition=partition)
                 )
         self._pending.clear()
-        await asyncio.gather(*deliveries)
+        return asyncio.gather(*deliveries)
 
     def _chunks(self, records: list[bytes]) -> Iterator[list[bytes]]:
         chunk: list[bytes] = []

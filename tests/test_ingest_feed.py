@@ -74,3 +74,44 @@ def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
     assert again[:10] == list(range(10, 20))  # the failed batch comes again, from the commit
     assert sorted(set(again)) == list(range(10, 30))
     assert lag_at_end == 0
+
+
+def test_a_failed_write_keeps_the_batches_after_it_from_committing(
+    kafka_bootstrap: str, settings: Settings
+) -> None:
+    """Batches settle in order: the one after a failed write is confirmed but must not commit."""
+    namespace = f"feed{uuid.uuid4().hex[:8]}"
+    feed_settings = dataclasses.replace(
+        settings, topic_prefix=namespace, app_id=namespace, partitions=1, batch_rows=10
+    )
+    declare_topics(feed_settings)
+    produce(feed_settings, [b'{"n": %d}' % n for n in range(30)])
+    probe = LagProbe(feed_settings, [feed_settings.topic("raw")])
+
+    async def scenario() -> tuple[int, list[int]]:
+        handoff = Handoff()
+        feed = RawFeed(feed_settings, handoff)  # type: ignore[arg-type]
+        reading = asyncio.create_task(feed.run())
+        try:
+            first = await asyncio.wait_for(handoff.batches.get(), 30)
+            second = await asyncio.wait_for(handoff.batches.get(), 30)
+            failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            confirmed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            confirmed.set_result(None)  # the later batch is in Kafka before the earlier one fails
+            settling_first = asyncio.ensure_future(feed.settle(first, failed, None))
+            settling_second = asyncio.ensure_future(feed.settle(second, confirmed, settling_first))
+            failed.set_exception(TimeoutError("broker too slow"))
+            await asyncio.gather(settling_first, settling_second)
+            lag = probe.lag()[feed_settings.topic("raw")]
+            return lag, await _offsets(feed, handoff, 30)
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+    try:
+        lag_after_failure, again = asyncio.run(scenario())
+    finally:
+        probe.close()
+    assert lag_after_failure == 30  # nothing committed
+    assert again[:10] == list(range(10))  # read again from the start
+    assert sorted(set(again)) == list(range(30))
