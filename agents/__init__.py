@@ -235,7 +235,7 @@ async def replay(
     settings: Settings,
     topic: str,
     decoder: msgspec.json.Decoder[T],
-    apply: Callable[[T], object],
+    apply: Callable[[list[T]], object],
     until: int | None = None,
 ) -> int:
     """Feed `apply` every record of a one-partition topic, from its start to offset `until`.
@@ -243,7 +243,8 @@ async def replay(
     `until` is exclusive; None: the end at the time of the call. How agents
     that keep a state in memory get it back after a restart: their topics are
     kept for ever and re-reading them is cheap with a plain consumer (no group,
-    big fetches, micro-batches). Returns how many records were applied.
+    big fetches, micro-batches). `apply` gets the records of one message at a
+    time. Returns how many records were applied.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -263,18 +264,20 @@ async def replay(
             for message in fetched.get(partition, ()):
                 if message.offset >= end:
                     break
-                for record in decoder.decode_lines(message.value or b""):
-                    apply(record)
-                    applied += 1
+                records = decoder.decode_lines(message.value or b"")
+                apply(records)
+                applied += len(records)
     finally:
         await consumer.stop()
     return applied
 
 
-def payloads(events: Sequence[EventT]) -> Iterator[tuple[EventT, bytes]]:
-    """The records of a batch of micro-batch messages (see `KafkaOutput`), with their message."""
+def decoded(events: Sequence[EventT], decoder: msgspec.json.Decoder[T]) -> list[T]:
+    """The records of a batch of micro-batch messages (see `KafkaOutput`), decoded, in order."""
+    records: list[T] = []
     for event in events:
-        records = [record for record in (event.message.value or b"").split(b"\n") if record]
-        RECORDS_IN.labels(event.message.topic).inc(len(records))
-        for record in records:
-            yield event, record
+        message = event.message
+        message_records = decoder.decode_lines(message.value or b"")
+        RECORDS_IN.labels(message.topic).inc(len(message_records))
+        records += message_records
+    return records

@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import faust
 
-from agents import KafkaOutput, batches, payloads, replay
+from agents import KafkaOutput, batches, decoded, replay
 from pipeline.audience import AudienceGraph
 from pipeline.observability import COMMUNITY_PERSONS, SNAPSHOT_SECONDS
 from schemas import metrics
@@ -62,11 +63,16 @@ class LiveAudience:
         self.changed = False
         self.as_of: datetime | None = None  # latest event time applied
 
-    def apply(self, event: Employee | IdentityLink | AccountStats | Follow | Post) -> None:
-        self.graph.apply(event)
+    def apply_all(
+        self, events: Sequence[Employee | IdentityLink | AccountStats | Follow | Post]
+    ) -> None:
+        if not events:
+            return
+        self.graph.apply_all(events)
         self.changed = True
-        if self.as_of is None or event.occurred_at > self.as_of:
-            self.as_of = event.occurred_at
+        latest = max(event.occurred_at for event in events)
+        if self.as_of is None or latest > self.as_of:
+            self.as_of = latest
 
     async def ensure_built(self) -> None:
         """Rebuild from the topics unless built; call with the lock held."""
@@ -78,7 +84,7 @@ class LiveAudience:
         applied = 0
         for name, kind in INPUTS:
             applied += await replay(
-                self.settings, self.settings.topic(name), decoder_for(kind), self.apply
+                self.settings, self.settings.topic(name), decoder_for(kind), self.apply_all
             )
         self.built = True
         self.changed = True
@@ -115,8 +121,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             async for batch in batches(stream, settings):
                 async with live.lock:
                     await live.ensure_built()
-                    for _, record in payloads(batch):
-                        live.apply(decoder.decode(record))
+                    live.apply_all(decoded(batch, decoder))
                 await batch.ack()
 
         app.agent(getattr(topics, name), name=f"audience-{name}")(agent)

@@ -54,6 +54,7 @@ class RawBatch:
     """What one fetch returned, in offset order per partition, and the feed state it belongs to."""
 
     records: list[ConsumerRecord[bytes, bytes]]
+    starts: dict[TopicPartition, int]  # per partition: the offset of its first record
     ends: dict[TopicPartition, int]  # per partition: the offset after its last record
     generation: int
 
@@ -65,6 +66,9 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         self.settings = settings
         self.channel = channel
         self.generation = 0  # bumped when fetched batches must be dropped
+        self.next_offsets: dict[
+            TopicPartition, int
+        ] = {}  # per partition: where the next batch starts
         self.consumer: AIOKafkaConsumer
 
     async def run(self) -> None:
@@ -80,6 +84,7 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
             heartbeat_interval_ms=1_000,
         )
         await consumer.start()
+        log.info("reading %s in the group %s", settings.topic("raw"), settings.ingest_group)
         try:
             consumer.subscribe([self.settings.topic("raw")], listener=self)
             while True:
@@ -89,15 +94,35 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
                 )
                 records = [record for batch in fetched.values() for record in batch]
                 if records:
-                    ends = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
-                    batch = RawBatch(records, ends, self.generation)
+                    parts = [(tp, batch) for tp, batch in fetched.items() if batch]
+                    batch = RawBatch(
+                        records,
+                        {tp: batch[0].offset for tp, batch in parts},
+                        {tp: batch[-1].offset + 1 for tp, batch in parts},
+                        self.generation,
+                    )
                     # An in-memory channel hands any value to its stream as it is (no event needed).
                     await self.channel.put(batch)  # type: ignore[arg-type]
         finally:
+            log.warning("stopped reading %s", settings.topic("raw"))
             await consumer.stop()
 
     def current(self, batch: RawBatch) -> bool:
         return batch.generation == self.generation
+
+    def follows_on(self, batch: RawBatch) -> bool:
+        """Whether the batch starts where the last one handed out ended, on every partition.
+
+        faust clears its channels' queues when its own group rebalances, which
+        this feed (another group) does not see: a batch can vanish between the
+        feed and the agent. Committing the batches after it would lose its
+        records, so the agent checks this first and, on a gap, has the feed
+        read again from the commits.
+        """
+        if any(self.next_offsets.get(tp, start) != start for tp, start in batch.starts.items()):
+            return False
+        self.next_offsets.update(batch.ends)
+        return True
 
     async def done(self, batch: RawBatch) -> None:
         """The batch's results are in Kafka: commit its offsets (unless it was dropped meanwhile)."""
@@ -129,17 +154,22 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.done(batch)
 
     async def again(self) -> None:
-        """A write failed: drop what was fetched and read every partition from its commit."""
-        self.generation += 1
+        """A write failed or a batch went missing: drop what was fetched, read from the commits."""
+        self._drop_fetched()
         assigned = self.consumer.assignment()
         starts = await self.consumer.beginning_offsets(list(assigned))
         for tp in assigned:
             # Not `seek_to_committed`: it leaves a partition committed at 0, or not at all, as is.
             committed = await self.consumer.committed(tp)
             self.consumer.seek(tp, max(starts[tp], committed or 0))
+        self._drop_fetched()  # and what came in while the commits were being looked up
+
+    def _drop_fetched(self) -> None:
+        self.generation += 1
+        self.next_offsets.clear()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.generation += 1  # what was fetched may go to another worker: drop it
+        self._drop_fetched()  # what was fetched may go to another worker
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass  # aiokafka resumes them at their commits; nothing fetched is left to drop
@@ -163,6 +193,10 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         settling: deque[asyncio.Future[None]] = deque()  # batches not yet committed, oldest first
         async for batch in stream:
             if not feed.current(batch):
+                continue
+            if not feed.follows_on(batch):
+                log.warning("a fetched batch of %s went missing; reading it again", raw)
+                await feed.again()
                 continue
             RECORDS_IN.labels(raw).inc(len(batch.records))
             outcomes = ingestor.process_batch([record.value or b"" for record in batch.records])

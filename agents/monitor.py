@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING
 import faust
 import msgspec
 
-from agents import KafkaOutput, batches, payloads, replay
+from agents import KafkaOutput, batches, decoded, replay
 from pipeline.alerts import WebhookNotifier
 from pipeline.observability import ALERT_DELIVERIES, ALERTS
 from pipeline.policy import Policy, flag_post
 from pipeline.spikes import SpikeConfig, SpikeDetector
 from schemas import events, slipups
 from schemas.events import Employee, Post
-from schemas.slipups import Alert, AlertDelivery
+from schemas.slipups import Alert, AlertDelivery, SlipUp
 
 if TYPE_CHECKING:
     from pipeline.app import Topics
@@ -130,8 +130,7 @@ def register(
     async def scan(stream: faust.StreamT) -> None:
         async for batch in batches(stream, settings):
             flagged_at = datetime.now(UTC)
-            for _, record in payloads(batch):
-                post = post_decoder.decode(record)
+            for post in decoded(batch, post_decoder):
                 entry = roster.get(post.employee_id.encode())
                 known = roster_decoder.decode(entry) if entry else None
                 for slipup in flag_post(
@@ -157,10 +156,14 @@ def register(
             ALERTS.labels(alert.status).inc()
             log.info("%s", alert.summary)
 
+    def observe_all(replayed: list[SlipUp]) -> None:
+        for slipup in replayed:
+            detector.observe(slipup)
+
     async def restore_detector(first_offset: int) -> None:
         """Replay the slip-ups this group already processed, alerts muted: open incidents stay open."""
         applied = await replay(
-            settings, slipups_topic, slipups.slipup_decoder, detector.observe, until=first_offset
+            settings, slipups_topic, slipups.slipup_decoder, observe_all, until=first_offset
         )
         log.info("spike detector restored from %d slip-ups", applied)
 
@@ -172,8 +175,8 @@ def register(
                 await restore_detector(batch[0].message.offset)
                 restored = True
             alerts: list[Alert] = []
-            for _, record in payloads(batch):
-                alerts += detector.observe(slipups.slipup_decoder.decode(record))
+            for slipup in decoded(batch, slipups.slipup_decoder):
+                alerts += detector.observe(slipup)
             idle_clock.observed()
             await send_alerts(alerts)
             await batch.ack()
@@ -215,8 +218,8 @@ def register(
         await notifier.start()
         try:
             async for batch in batches(stream, settings):
-                for _, alert in payloads(batch):
-                    notifier.enqueue(slipups.alert_decoder.decode(alert))
+                for alert in decoded(batch, slipups.alert_decoder):
+                    notifier.enqueue(alert)
                 await batch.ack()
         finally:
             await notifier.close()

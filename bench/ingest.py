@@ -101,7 +101,7 @@ def pure(events: list[bytes], batch: int = 5000) -> dict[str, Any]:
 
 def through_broker(events: list[bytes]) -> dict[str, Any]:
     """Events/s from chorus.raw, processed and committed, by one ingest-only worker."""
-    from pipeline.app import declare_topics
+    from pipeline.app import declare_topics, delete_topics
     from pipeline.lag import LagProbe
 
     namespace = f"bench{uuid.uuid4().hex[:8]}"
@@ -141,6 +141,7 @@ def through_broker(events: list[bytes]) -> dict[str, Any]:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
         probe.close()
+        delete_topics(settings)
     return {
         "broker_events": count,
         "broker_seconds": round(seconds, 2),

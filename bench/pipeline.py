@@ -2,11 +2,13 @@
 
 `chorus bench pipeline --json [--employees 2500] [--workers 2] [--skip-ceiling]`
 
-1. A simulated company (2,500 employees: about 1.36 M events) is produced to
+1. A simulated company (2,500 employees: about 1.52 M events) is produced to
    a fresh `chorus.raw` beforehand (not timed).
 2. Pipeline: N `chorus worker` processes run every agent; the clock runs from
    the first committed raw offset until no topic has lag left (every record
-   ingested, routed, scanned, graphed and in ClickHouse).
+   ingested, routed, scanned, graphed and in ClickHouse). The workers' logs go
+   to a temporary directory (printed); a run that lost events fails and keeps
+   its topics and database, a good one deletes them.
 3. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
    in big batches, decodes and validates them with the same ingest code and
    inserts the rows into the same ClickHouse tables in batches — the path
@@ -27,15 +29,17 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline import warehouse
-from pipeline.app import declare_topics, topic_names
+from pipeline.app import declare_topics, delete_topics, topic_names
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
 from pipeline.lag import LagProbe
 from pipeline.producer import produce
@@ -59,6 +63,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         "CHORUS_SNAPSHOT_SECONDS": "30",
     }
     settings = Settings.from_env({**os.environ, **env})
+    ceiling_settings = dataclasses.replace(settings, clickhouse_database=f"{namespace}_ceiling")
     lines = list(simulate(SimulationConfig(seed=5, employees=args.employees)).lines())
     warehouse.migrator(settings).migrate()
     declare_topics(settings)
@@ -71,39 +76,47 @@ def run(argv: list[str]) -> dict[str, Any]:
     }
     figures.update(_pipeline(settings, env, args.workers, len(lines)))
     print(f"pipeline: {figures}", file=sys.stderr)
+    if figures["pipeline_event_rows_in_clickhouse"] < len(lines):
+        raise RuntimeError(f"events were lost: {figures}; topics and database {namespace} kept")
     if not args.skip_ceiling:
-        ceiling_settings = dataclasses.replace(settings, clickhouse_database=f"{namespace}_ceiling")
         warehouse.migrator(ceiling_settings).migrate()
         tune_gc()  # as the workers do
         figures.update(asyncio.run(_ceiling(ceiling_settings, settings.topic("raw"), len(lines))))
         figures["pipeline_share_of_ceiling"] = round(
             figures["pipeline_events_per_s"] / figures["ceiling_events_per_s"], 3
         )
+    # About 1 GB of topics and 3 M rows a run; a failed run keeps them for a look.
+    delete_topics(settings)
+    for scratch in (settings, ceiling_settings):
+        warehouse.drop_database(scratch)
     return figures
 
 
 def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int) -> dict[str, Any]:
     probe = LagProbe(settings, topic_names(settings))
+    logs = Path(tempfile.gettempdir()) / f"chorus-{settings.app_id}"
+    logs.mkdir(exist_ok=True)
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"],
             env={**os.environ, **env, "CHORUS_WORKER_PORT": str(16300 + i)},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(logs / f"worker-{i}.log").open("wb"),
             start_new_session=True,
         )
         for i in range(workers)
     ]
+    print(f"worker logs: {logs}", file=sys.stderr)
     raw = settings.topic("raw")
     try:
         while probe.lag()[raw] >= events:  # the clock starts with the first commit
             if any(p.poll() is not None for p in processes):
-                raise RuntimeError("a worker exited")
+                raise RuntimeError(f"a worker exited; see {logs}")
             time.sleep(0.1)
         started = time.perf_counter()
         while sum(probe.lag().values()) > 0:
             if time.perf_counter() - started > 3600:
-                raise RuntimeError("not done in an hour")
+                raise RuntimeError(f"not done in an hour; see {logs}")
             time.sleep(0.5)
         seconds = time.perf_counter() - started
     finally:

@@ -123,6 +123,27 @@ def declare_topics(settings: Settings) -> None:
         admin.close()
 
 
+def delete_topics(settings: Settings) -> None:
+    """Delete a namespace's topics, faust's own (`<app id>-...`) included.
+
+    Benchmarks and tests make a namespace per run; some topics are kept for
+    ever, so without this every run would stay on the broker's disk.
+    """
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_options("kafka-python")
+    )
+    try:
+        ours = [
+            topic
+            for topic in admin.list_topics()
+            if topic.startswith((f"{settings.topic_prefix}.", f"{settings.app_id}-"))
+        ]
+        if ours:
+            admin.delete_topics(ours)
+    finally:
+        admin.close()
+
+
 def observe(app: faust.App, settings: Settings) -> None:
     """`/metrics` for Prometheus, and the consumer lag it reports, refreshed every 15 s."""
 

@@ -68,6 +68,15 @@ def create_database(settings: Settings) -> None:
         admin.disconnect()
 
 
+def drop_database(settings: Settings) -> None:
+    """Drop the database of `settings`, for the scratch databases of benchmarks and tests."""
+    admin = client(settings, database="default")
+    try:
+        admin.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+    finally:
+        admin.disconnect()
+
+
 # Migrations -----------------------------------------------------------------
 
 

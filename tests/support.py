@@ -253,14 +253,3 @@ def _paced(lines: Iterable[bytes], per_second: float) -> Iterator[bytes]:
             if ahead > 0:
                 time.sleep(ahead)
         yield line
-
-
-def drop_database(settings: Settings) -> None:
-    """Drop a test's database on the shared server (a test that passed leaves nothing behind)."""
-    from pipeline import warehouse
-
-    admin = warehouse.client(settings, database="default")
-    try:
-        admin.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
-    finally:
-        admin.disconnect()

@@ -19,7 +19,7 @@ import pytest
 from pipeline import warehouse
 from pipeline.producer import produce
 from schemas.slipups import Alert
-from tests.support import Company, WebhookReceiver, Worker, drop_database, wait_for
+from tests.support import Company, WebhookReceiver, Worker, wait_for
 from tests.test_e2e import check_against_truth, wait_until_processed
 
 ALERT_FIELDS = {f.name for f in msgspec.structs.fields(Alert)}
@@ -69,4 +69,4 @@ def test_a_spike_reaches_the_webhook_once_firing_once_resolved_past_a_dead_webho
         assert alert.status == body["status"] and 0 <= alert.p_value <= 1
     # Nothing posted twice, whatever the scope.
     assert len({body["alert_id"] for body in receiver.bodies}) == len(receiver.bodies)
-    drop_database(worker.settings)
+    warehouse.drop_database(worker.settings)

@@ -33,7 +33,6 @@ from tests.support import (
     Stream,
     WebhookReceiver,
     Worker,
-    drop_database,
     private_clickhouse,
     private_kafka,
     topic_counts,
@@ -191,7 +190,7 @@ def test_a_worker_killed_three_times_mid_stream_ends_with_every_event_exactly_on
         wait_until_writing(worker.settings, before)
         figures.recoveries.append(time.monotonic() - restarted)
     settle(worker, company, stream, figures)
-    drop_database(worker.settings)
+    warehouse.drop_database(worker.settings)
 
 
 def test_clickhouse_stopped_for_30_seconds_mid_stream_loses_nothing(
@@ -246,7 +245,7 @@ def test_the_broker_restarted_mid_stream_loses_nothing(
         figures.recoveries.append(time.monotonic() - restarted)
         settle(worker, company, stream, figures)
         worker.kill()
-        drop_database(worker.settings)
+        warehouse.drop_database(worker.settings)
     finally:
         broker.down(print)
 
@@ -309,7 +308,7 @@ def test_alerts_to_a_webhook_that_is_down_are_reported_failed_and_stall_nothing(
         print(f"[chaos]   {alert_id}: {attempts} attempts, {error}")
     assert all(attempts == 6 for attempts, _ in failures.values()), failures
     assert len(late.bodies) == len(alert_ids)  # each delivered once to the one that came back
-    drop_database(worker.settings)
+    warehouse.drop_database(worker.settings)
 
 
 def stored_alert_ids(settings: Settings) -> set[str]:

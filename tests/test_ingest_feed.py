@@ -7,6 +7,7 @@ import dataclasses
 import uuid
 
 import pytest
+from aiokafka import TopicPartition
 
 from agents.ingest import RawBatch, RawFeed
 from pipeline.app import declare_topics
@@ -115,3 +116,18 @@ def test_a_failed_write_keeps_the_batches_after_it_from_committing(
     assert lag_after_failure == 30  # nothing committed
     assert again[:10] == list(range(10))  # read again from the start
     assert sorted(set(again)) == list(range(30))
+
+
+def test_a_batch_that_vanished_before_the_agent_is_noticed(settings: Settings) -> None:
+    """faust clears its channels on a rebalance of its own group: the next batch shows the gap."""
+    feed = RawFeed(settings, Handoff())  # type: ignore[arg-type]
+    p0, p1 = TopicPartition("raw", 0), TopicPartition("raw", 1)
+
+    def batch(starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> RawBatch:
+        return RawBatch([], starts, ends, feed.generation)
+
+    assert feed.follows_on(batch({p0: 0, p1: 7}, {p0: 10, p1: 9}))
+    assert feed.follows_on(batch({p1: 9}, {p1: 12}))  # a batch need not hold every partition
+    assert feed.follows_on(batch({p0: 10}, {p0: 20}))
+    # The batch {p0: 20 -> 30} vanished:
+    assert not feed.follows_on(batch({p0: 30, p1: 12}, {p0: 40, p1: 15}))

@@ -36,8 +36,10 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -92,22 +94,30 @@ class AudienceGraph:
         self.campaign_posts: dict[str, tuple[str, str]] = {}  # post_id -> (campaign, employee)
         self.distinct_accounts = 0  # live company count
         self.distinct_persons = 0  # live company count
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Follow: self._follow,
+            IdentityLink: self._link,
+            Employee: self._roster_entry,
+            AccountStats: self._stats,
+            Post: self._post,
+        }
 
     # -- events ---------------------------------------------------------------
 
     def apply(self, event: AnyEvent) -> None:
         """Fold one normalised event into the graph (idempotent; other types are ignored)."""
-        match event:
-            case Follow():
-                self._follow(event)
-            case IdentityLink():
-                self._link(event)
-            case Employee():
-                self._roster_entry(event)
-            case AccountStats():
-                self._stats(event)
-            case Post():
-                self._post(event)
+        self.apply_all((event,))
+
+    def apply_all(self, events: Iterable[AnyEvent]) -> None:
+        """`apply` each event in order: what the agents call, one decoded message at a time."""
+        kind: type | None = None
+        handler: Callable[[Any], None] | None = None
+        for event in events:
+            if type(event) is not kind:  # a message holds events of one type
+                kind = type(event)
+                handler = self._handlers.get(kind)
+            if handler is not None:
+                handler(event)
 
     def _account(self, key: AccountKey) -> EmployeeAccountState:
         account = self.accounts.get(key)
@@ -118,7 +128,10 @@ class AudienceGraph:
         return account
 
     def _follow(self, event: Follow) -> None:
-        account = self._account((event.network, event.account_id))
+        # The hottest path of the worker: lookups inlined.
+        account = self.accounts.get((event.network, event.account_id))
+        if account is None:
+            account = self._account((event.network, event.account_id))
         node = self.node_ids.get(event.follower_id)
         if event.action == "follow":
             if node is None:
@@ -206,7 +219,13 @@ class AudienceGraph:
         self.distinct_persons += sum(map(self._counted, labels)) - before
 
     def _link(self, event: IdentityLink) -> None:
-        a, b = self._node(event.account_a), self._node(event.account_b)
+        node_ids = self.node_ids
+        a = node_ids.get(event.account_a)
+        if a is None:
+            a = self._new_node(event.account_a)
+        b = node_ids.get(event.account_b)
+        if b is None:
+            b = self._new_node(event.account_b)
         if a == b:
             return
         pair = (a, b) if a < b else (b, a)
@@ -233,24 +252,26 @@ class AudienceGraph:
                 del self.adjacency[x]
 
     def _union(self, a: int, b: int) -> None:
-        big, small = self.component[a], self.component[b]
+        component, live, employees = self.component, self.component_live, self.component_employees
+        big, small = component[a], component[b]
         if big == small:
             return
-        big_members = self.members.get(big, [big])
-        small_members = self.members.get(small, [small])
+        # A label without members is a one-node person: that node's id is the label.
+        big_members = self.members.get(big) or [big]
+        small_members = self.members.pop(small, None) or [small]
         if len(big_members) < len(small_members):
             big, small = small, big
             big_members, small_members = small_members, big_members
+            self.members.pop(small, None)
         before = self._counted(big) + self._counted(small)
         for node in small_members:
-            self.component[node] = big
+            component[node] = big
         big_members.extend(small_members)
         self.members[big] = big_members
-        self.members.pop(small, None)
-        self.component_live[big] += self.component_live[small]
-        self.component_employees[big] += self.component_employees[small]
-        self.component_live[small] = self.component_employees[small] = 0
-        self._recount(before, [big])
+        live[big] += live[small]
+        employees[big] += employees[small]
+        live[small] = employees[small] = 0
+        self.distinct_persons += self._counted(big) - before
 
     def _split(self, label: int) -> None:
         """After a link removal: re-walk the component's remaining links, relabel its pieces."""
