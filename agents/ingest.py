@@ -66,9 +66,7 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         self.settings = settings
         self.channel = channel
         self.generation = 0  # bumped when fetched batches must be dropped
-        self.next_offsets: dict[
-            TopicPartition, int
-        ] = {}  # per partition: where the next batch starts
+        self.next_offsets: dict[TopicPartition, int] = {}  # per partition: next batch's start
         self.consumer: AIOKafkaConsumer
 
     async def run(self) -> None:
@@ -84,7 +82,6 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
             heartbeat_interval_ms=1_000,
         )
         await consumer.start()
-        log.info("reading %s in the group %s", settings.topic("raw"), settings.ingest_group)
         try:
             consumer.subscribe([self.settings.topic("raw")], listener=self)
             while True:
@@ -104,7 +101,6 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
                     # An in-memory channel hands any value to its stream as it is (no event needed).
                     await self.channel.put(batch)  # type: ignore[arg-type]
         finally:
-            log.warning("stopped reading %s", settings.topic("raw"))
             await consumer.stop()
 
     def current(self, batch: RawBatch) -> bool:
@@ -186,7 +182,16 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
 
     @app.task
     async def read_raw() -> None:
-        await feed.run()
+        while True:
+            try:
+                await feed.run()
+            except asyncio.CancelledError:
+                # faust can cancel a future this task awaits without cancelling the task (seen
+                # on the channel's put while faust's own group rebalanced): read on.
+                task = asyncio.current_task()
+                if app.should_stop or task is None or task.cancelling():
+                    raise
+                log.info("reading %s was interrupted by a rebalance; starting again", raw)
 
     @app.agent(fetched, name="ingest")
     async def ingest(stream: faust.StreamT[RawBatch]) -> None:
