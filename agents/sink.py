@@ -5,8 +5,7 @@ One agent per topic. Each takes a batch of messages without acking it
 carries micro-batches, see `agents.KafkaOutput`) to its sink; whenever the sink
 has a full batch, and at the end of the taken ones, it submits them with the
 acks of their messages, which the sink calls only once they are in ClickHouse,
-in order: a failed insert never moves an offset. The agent decodes its next
-messages while the sink inserts (one batch in flight). While ClickHouse is down
+in order: a failed insert never moves an offset. While ClickHouse is down
 `submit` does not return, so the agent reads no further (backpressure) and
 resumes by itself.
 """
@@ -69,9 +68,6 @@ def _register(
             max_rows=settings.batch_rows,
             max_seconds=settings.batch_seconds,
             outage=outage,
-            # Strictly one batch at a time: overlapping decode with the insert
-            # gained little (the GIL serialises them).
-            max_in_flight=0,
         )
         try:
             # A message holds up to 1,000 records: take fewer messages than rows.

@@ -4,8 +4,8 @@ The sink path is what a sink agent does without Kafka: JSON follows arrive as
 micro-batch messages (up to 1,000 newline-separated records each, as
 `agents.KafkaOutput` writes them); `Sink.add()` decodes each message,
 `Sink.submit()` hands every full batch to the writer (columns, then the insert
-in a thread while the next batch is decoded) and `Sink.flush()` waits for the
-last one: rows in ClickHouse, out. The ceiling is the same rows, already built
+in a thread; as in the sink agents, the next batch is decoded once it is in)
+and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The ceiling is the same rows, already built
 as columns, inserted by one client in batches of the same size: what
 clickhouse-driver and the server can take, with nothing of Chorus around it.
 
@@ -58,7 +58,9 @@ def run(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--batch-rows", type=int, default=Settings().batch_rows)
     parser.add_argument("--records-per-message", type=int, default=1000)
-    parser.add_argument("--max-in-flight", type=int, default=1, help="0: no pipelining")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=0, help="0, as the sink agents: no pipelining"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 

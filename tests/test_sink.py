@@ -248,7 +248,7 @@ def test_while_clickhouse_is_down_the_next_batch_waits_and_nothing_is_acked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clickhouse = FakeClickHouse(failures=10**9)
-    sink = Sink("follows", events.decoder_for(Follow), clickhouse.insert,
+    sink = Sink("follows", events.decoder_for(Follow), clickhouse.insert, max_in_flight=1,
                 backoff=Backoff(initial=0.001, cap=0.001))  # fmt: skip
     acked: list[int] = []
 
