@@ -61,18 +61,18 @@ def client(settings: Settings, *, database: str | None = None, **options: Any) -
 
 def create_database(settings: Settings) -> None:
     """Create Chorus's database if missing (a client cannot open a database that does not exist)."""
-    admin = client(settings, database="default")
-    try:
-        admin.execute(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")
-    finally:
-        admin.disconnect()
+    _on_server(settings, f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")
 
 
 def drop_database(settings: Settings) -> None:
     """Drop the database of `settings`, for the scratch databases of benchmarks and tests."""
+    _on_server(settings, f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+
+
+def _on_server(settings: Settings, statement: str) -> None:
     admin = client(settings, database="default")
     try:
-        admin.execute(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+        admin.execute(statement)
     finally:
         admin.disconnect()
 

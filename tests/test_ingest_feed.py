@@ -40,16 +40,21 @@ async def _offsets(feed: RawFeed, handoff: Handoff, count: int) -> list[int]:
     return seen
 
 
-def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
-    kafka_bootstrap: str, settings: Settings
-) -> None:
+def _thirty_raw_events(settings: Settings) -> tuple[Settings, LagProbe]:
+    """A namespace of its own with 30 events in a one-partition chorus.raw, read 10 at a time."""
     namespace = f"feed{uuid.uuid4().hex[:8]}"
     feed_settings = dataclasses.replace(
         settings, topic_prefix=namespace, app_id=namespace, partitions=1, batch_rows=10
     )
     declare_topics(feed_settings)
     produce(feed_settings, [b'{"n": %d}' % n for n in range(30)])
-    probe = LagProbe(feed_settings, [feed_settings.topic("raw")])
+    return feed_settings, LagProbe(feed_settings, [feed_settings.topic("raw")])
+
+
+def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
+    kafka_bootstrap: str, settings: Settings
+) -> None:
+    feed_settings, probe = _thirty_raw_events(settings)
 
     async def scenario() -> tuple[list[int], int, list[int], int]:
         handoff = Handoff()
@@ -81,13 +86,7 @@ def test_a_failed_write_keeps_the_batches_after_it_from_committing(
     kafka_bootstrap: str, settings: Settings
 ) -> None:
     """Batches settle in order: the one after a failed write is confirmed but must not commit."""
-    namespace = f"feed{uuid.uuid4().hex[:8]}"
-    feed_settings = dataclasses.replace(
-        settings, topic_prefix=namespace, app_id=namespace, partitions=1, batch_rows=10
-    )
-    declare_topics(feed_settings)
-    produce(feed_settings, [b'{"n": %d}' % n for n in range(30)])
-    probe = LagProbe(feed_settings, [feed_settings.topic("raw")])
+    feed_settings, probe = _thirty_raw_events(settings)
 
     async def scenario() -> tuple[int, list[int]]:
         handoff = Handoff()
