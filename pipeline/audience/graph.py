@@ -106,7 +106,9 @@ class AudienceGraph:
 
     def apply(self, event: AnyEvent) -> None:
         """Fold one normalised event into the graph (idempotent; other types are ignored)."""
-        self.apply_all((event,))
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
 
     def apply_all(self, events: Iterable[AnyEvent]) -> None:
         """`apply` each event in order: what the agents call, one decoded message at a time."""
