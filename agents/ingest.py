@@ -82,6 +82,7 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
             heartbeat_interval_ms=1_000,
         )
         await consumer.start()
+        self._drop_fetched()  # a new consumer: what an earlier one fetched is not ours to commit
         try:
             consumer.subscribe([self.settings.topic("raw")], listener=self)
             while True:
