@@ -5,9 +5,10 @@ micro-batch messages (up to 1,000 newline-separated records each, as
 `agents.KafkaOutput` writes them); `Sink.add()` decodes each message,
 `Sink.submit()` hands every full batch to the writer (columns, then the insert
 in a thread; as in the sink agents, the next batch is decoded once it is in)
-and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The ceiling is the same rows, already built
-as columns, inserted by one client in batches of the same size: what
-clickhouse-driver and the server can take, with nothing of Chorus around it.
+and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The
+ceiling is the same rows, already built as columns, inserted by one client in
+batches of the same size: what clickhouse-driver and the server can take, with
+nothing of Chorus around it.
 
 The machine and the server may be shared, so their load swings from run to
 run: each round runs both paths back to back (in alternating order) into a

@@ -11,15 +11,16 @@ With `max_in_flight` above 0, `submit` returns while the batch is still being
 inserted, so the caller can decode its next batch meanwhile; it waits only
 when more than `max_in_flight` batches are unwritten. The default, 0, waits
 for each batch: measured here (`chorus bench sink --max-in-flight 1`),
-overlapping gained nothing, because the decoding and clickhouse-driver's
-encoding both need the GIL and the server shares the machine's two cores.
-While
-ClickHouse is down the writer retries with exponential backoff and jitter and
-does not finish, so `submit` does not return either: a caller that pulls its
-next batch only after `submit` (the sink agents) pulls nothing meanwhile, which
-is the backpressure, and acks nothing, so nothing is lost. `flush()` is
-`submit` plus waiting until everything is in. A replayed batch is harmless: the
-tables collapse copies (see sql/).
+overlapping gained nothing beyond the noise, because the decoding and
+clickhouse-driver's encoding both need the GIL and the server shares the
+machine's two cores.
+
+While ClickHouse is down the writer retries with exponential backoff and
+jitter and does not finish, so `submit` does not return either: a caller that
+pulls its next batch only after `submit` (the sink agents) pulls nothing
+meanwhile, which is the backpressure, and acks nothing, so nothing is lost.
+`flush()` is `submit` plus waiting until everything is in. A replayed batch is
+harmless: the tables collapse copies (see sql/).
 
 Records that do not decode become their message's `DeadLetter` (reason
 `sink_decode`) in the same batch, while the message's other records are stored:
