@@ -33,16 +33,22 @@ class LagProbe:
         self.consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, **options)
 
     def lag(self) -> dict[str, int]:
+        lag = dict.fromkeys(self.topics, 0)
+        for (topic, _), behind in self.partition_lag().items():
+            lag[topic] += behind
+        return lag
+
+    def partition_lag(self) -> dict[tuple[str, int], int]:
         partitions = [
             TopicPartition(topic, partition)
             for topic in self.topics
             for partition in self.consumer.partitions_for_topic(topic) or ()
         ]
         ends = self.consumer.end_offsets(partitions)
-        lag = dict.fromkeys(self.topics, 0)
-        for tp, done in self.resume_offsets(partitions).items():
-            lag[tp.topic] += max(0, ends[tp] - done)
-        return lag
+        return {
+            (tp.topic, tp.partition): max(0, ends[tp] - done)
+            for tp, done in self.resume_offsets(partitions).items()
+        }
 
     def resume_offsets(self, partitions: Iterable[K]) -> dict[K, int]:
         """Where its group resumes each (topic, partition): its committed offset, else the log start.
@@ -83,12 +89,13 @@ def wait_until_processed(
 
     def drain(what: str) -> None:
         nonlocal reported
-        while (behind := sum(probe.lag().values())) > 0:
+        while (behind := sum((lag := probe.partition_lag()).values())) > 0:
             if not alive():
                 raise RuntimeError(f"the worker stopped while waiting for {what}")
             if time.monotonic() > deadline:
+                where = ", ".join(f"{t}[{p}] {n:,}" for (t, p), n in lag.items() if n)
                 raise TimeoutError(
-                    f"{behind:,} records left after {timeout:.0f}s waiting for {what}"
+                    f"{behind:,} records left after {timeout:.0f}s waiting for {what} ({where})"
                 )
             if say is not None and time.monotonic() - reported > 5:
                 say(f"    {behind:,} records still to process")

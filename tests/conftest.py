@@ -21,6 +21,18 @@ from pipeline.services import port_open
 from pipeline.settings import Settings
 from tests.support import ARTIFACTS, Worker, free_port
 
+WORKERS = pytest.StashKey[list[Worker]]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that ran workers shows their warnings and last lines (CI keeps no files)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for worker in item.stash.get(WORKERS, []):
+            report.sections.append((f"worker log {worker.log.name}", worker.log_excerpt()))
+
 
 def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
     if request.node.get_closest_marker(marker) is None:
@@ -77,7 +89,7 @@ def worker_factory(
     """Workers on a namespace of their own: topic prefix, app id, ClickHouse database."""
     _require_marker(request, "kafka")
     namespace = f"t{uuid.uuid4().hex[:10]}"
-    workers: list[Worker] = []
+    workers: list[Worker] = request.node.stash.setdefault(WORKERS, [])
 
     def make(**overrides: str) -> Worker:
         env = {

@@ -55,6 +55,14 @@ class Worker:
             time.sleep(0.2)
         raise RuntimeError(f"the worker was not ready in {timeout}s; see {self.log}")
 
+    def log_excerpt(self, warnings: int = 40, last: int = 15) -> str:
+        """Its last WARNING and ERROR lines, then its last lines."""
+        if not self.log.exists():
+            return "(no log)"
+        lines = self.log.read_text(errors="replace").splitlines()
+        flagged = [line for line in lines if "WARNING" in line or "ERROR" in line]
+        return "\n".join([*flagged[-warnings:], "...", *lines[-last:]])
+
     def kill(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, sig)
