@@ -12,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
+import aiokafka.errors
 import faust
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -54,12 +55,15 @@ async def batches(
     """
     order = InOrder(stream, settings)
     taken: Sequence[EventT]
-    async for taken in cast(faust.Stream, stream).noack_take(
-        max_messages or settings.batch_rows, within=settings.batch_seconds
-    ):
-        events = await order.admit(taken)
-        if events:
-            yield Batch(events, order)
+    try:
+        async for taken in cast(faust.Stream, stream).noack_take(
+            max_messages or settings.batch_rows, within=settings.batch_seconds
+        ):
+            events = await order.admit(taken)
+            if events:
+                yield Batch(events, order)
+    finally:
+        order.close()
 
 
 class InOrder:
@@ -71,6 +75,7 @@ class InOrder:
         self.resume_offsets = _resume_offsets.setdefault(self.app, ResumeOffsets(settings))
         self.ledger: OffsetLedger[TP, EventT] = OffsetLedger()
         self.generation = self.app.consumer_generation_id
+        self.watch: asyncio.Future[None] | None = None  # seeks again while a gap stays open
 
     async def admit(self, taken: Sequence[EventT]) -> list[EventT]:
         if self.app.consumer_generation_id != self.generation:
@@ -95,7 +100,9 @@ class InOrder:
         for tp, offset in gaps.items():
             # Not if later deliveries of the batch filled the gap (after an earlier seek).
             if offset >= self.ledger.expected[tp] and self.ledger.seek_due(tp):
-                await self._reread(tp, offset)
+                await self._reread(tp, f"offset {offset} delivered while {{}} was expected")
+        if self.ledger.seeks and (self.watch is None or self.watch.done()):
+            self.watch = asyncio.ensure_future(self._seek_while_gaps_open())
         return admitted
 
     async def ack(self, events: Sequence[EventT]) -> None:
@@ -104,13 +111,39 @@ class InOrder:
             for rider in self.ledger.done(event.message.tp, event.message.offset):
                 await self.stream.ack(rider)
 
-    async def _reread(self, tp: TP, delivered: int) -> None:
+    def close(self) -> None:
+        if self.watch is not None:
+            self.watch.cancel()
+
+    async def _seek_while_gaps_open(self) -> None:
+        """Seek again where a seek did not fill the gap (`OffsetLedger.seeks_due_again`)."""
+        while self.ledger.seeks:
+            await asyncio.sleep(self.ledger.reseek_seconds)
+            if self.app.consumer_generation_id != self.generation:
+                return  # a rebalance: faust sought every partition to its commit
+            due = self.ledger.seeks_due_again()
+            if not due:
+                continue
+            try:
+                ends = await self.app.consumer.highwaters(*due)
+            except (aiokafka.errors.KafkaError, OSError):
+                ends = {}  # the broker does not answer: seek anyway, the seek needs no broker
+            if self.app.consumer_generation_id != self.generation:
+                return
+            for tp in due:
+                if tp not in self.ledger.seeks:
+                    continue  # the offset came meanwhile
+                if tp not in ends or not self.ledger.gap_closed(tp, ends[tp]):
+                    await self._reread(tp, "offset {} still not delivered")
+
+    async def _reread(self, tp: TP, why: str) -> None:
+        """Seek the partition to its expected offset; `why` has a {} for that offset."""
         resume = (await self.resume_offsets({tp}))[tp]
         expected = self.ledger.raise_to(tp, resume)  # above it only if retention deleted records
         REREADS.labels(tp.topic).inc()
         log.warning(
-            "%s[%d]: offset %d delivered while %d was expected; reading the partition again from %d",
-            *(tp.topic, tp.partition, delivered, expected, expected),
+            "%s[%d]: %s; reading the partition again from %d",
+            *(tp.topic, tp.partition, why.format(expected), expected),
         )
         await self.app.consumer.seek(tp, expected)
 

@@ -86,6 +86,26 @@ class OffsetLedger(Generic[P, R]):
         self.seeks[partition] = now
         return True
 
+    def seeks_due_again(self) -> list[P]:
+        """Partitions whose gap is still open a seek interval after the last seek (noted as asked).
+
+        A seek can fail to bring the expected offset: faust delivers what it
+        fetched before the seek and then drops the re-read offsets below the
+        last it delivered. If no later message comes to hit the gap, only a
+        clock notices.
+        """
+        now = self.clock()
+        due = [p for p, asked in self.seeks.items() if now - asked >= self.reseek_seconds]
+        self.seeks.update(dict.fromkeys(due, now))
+        return due
+
+    def gap_closed(self, partition: P, end: int) -> bool:
+        """Whether the log ends (`end`) where the partition is expected to go on: nothing missing."""
+        if end > self.expected[partition]:
+            return False
+        self.seeks.pop(partition, None)
+        return True
+
     def raise_to(self, partition: P, offset: int) -> int:
         """Records below `offset` are gone (retention): expect no earlier one. Returns the next."""
         self.expected[partition] = max(self.expected[partition], offset)

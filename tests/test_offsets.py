@@ -61,6 +61,36 @@ def test_a_seek_is_asked_once_per_interval_and_forgotten_once_the_offset_comes()
     assert ledger.seek_due(P0)  # a new gap after the partition moved on
 
 
+def test_a_gap_a_seek_did_not_fill_is_due_again_with_no_message_to_notice_it() -> None:
+    """The CI stall: faust dropped the re-read offsets, and the stream had ended."""
+    clock = Clock()
+    ledger: OffsetLedger[tuple[str, int], str] = OffsetLedger(reseek_seconds=1.0, clock=clock)
+    ledger.start(P0, 10)
+    ledger.start(P1, 0)
+    assert ledger.admit(P0, 12) is Verdict.GAP and ledger.seek_due(P0)
+    clock.now = 0.5
+    assert ledger.seeks_due_again() == []
+    clock.now = 1.0
+    assert ledger.seeks_due_again() == [P0]  # asked again: not due for another second
+    assert ledger.seeks_due_again() == []
+    assert not ledger.gap_closed(P0, end=80)  # offsets 10-79 are still to come
+    clock.now = 2.0
+    assert ledger.seeks_due_again() == [P0]
+    ledger.admit(P0, 10)
+    clock.now = 3.0
+    assert ledger.seeks_due_again() == []  # the offset came
+
+
+def test_a_gap_at_the_end_of_the_log_is_closed() -> None:
+    """A seek raised to the group's commit can land on the log's end: nothing is missing."""
+    ledger: OffsetLedger[tuple[str, int], str] = OffsetLedger()
+    ledger.start(P0, 0)
+    assert ledger.admit(P0, 4) is Verdict.GAP and ledger.seek_due(P0)
+    ledger.raise_to(P0, 13)
+    assert ledger.gap_closed(P0, end=13)
+    assert ledger.seeks == {}
+
+
 def test_retention_past_the_expected_offset_raises_it() -> None:
     ledger: OffsetLedger[tuple[str, int], str] = OffsetLedger()
     ledger.start(P0, 3)
