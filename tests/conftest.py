@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +24,16 @@ from tests.support import ARTIFACTS, Worker, free_port
 WORKERS = pytest.StashKey[list[Worker]]()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed test that ran workers shows their warnings and last lines (CI keeps no files)."""
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+    report = yield
     if report.when == "call" and report.failed:
         for worker in item.stash.get(WORKERS, []):
             report.sections.append((f"worker log {worker.log.name}", worker.log_excerpt()))
+    return report
 
 
 def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from functools import partial
 
 import pytest
 from aiokafka import TopicPartition
 
-from agents.ingest import RawBatch, RawFeed
+from agents.ingest import HOLDER_WEIGHT, PEER_WEIGHT, RawBatch, RawFeed
 from pipeline.app import declare_topics
 from pipeline.lag import LagProbe
 from pipeline.producer import produce
@@ -130,3 +131,47 @@ def test_a_batch_that_vanished_before_the_agent_is_noticed(settings: Settings) -
     assert feed.follows_on(batch({p0: 10}, {p0: 20}))
     # The batch {p0: 20 -> 30} vanished:
     assert not feed.follows_on(batch({p0: 30, p1: 12}, {p0: 40, p1: 15}))
+
+
+def test_the_ingest_group_shares_raw_by_weight_and_a_new_weight_rejoins(
+    kafka_bootstrap: str, settings: Settings
+) -> None:
+    """The worker holding the one-partition topics takes one of four partitions, its peer three."""
+    namespace = f"feed{uuid.uuid4().hex[:8]}"
+    feed_settings = dataclasses.replace(
+        settings, topic_prefix=namespace, app_id=namespace, partitions=4, batch_seconds=0.2
+    )
+    declare_topics(feed_settings)
+    weights = {"holder": HOLDER_WEIGHT, "peer": PEER_WEIGHT}
+
+    async def scenario() -> tuple[dict[str, int], dict[str, int]]:
+        feeds = {
+            name: RawFeed(feed_settings, Handoff(), partial(weights.__getitem__, name))  # type: ignore[arg-type]
+            for name in weights
+        }
+        reading = {name: asyncio.create_task(feed.run()) for name, feed in feeds.items()}
+
+        async def shares(expected: dict[str, int]) -> dict[str, int]:
+            got: dict[str, int] = {}
+            for _ in range(300):
+                await asyncio.sleep(0.1)
+                if all(hasattr(feed, "consumer") for feed in feeds.values()):
+                    got = {name: len(feed.consumer.assignment()) for name, feed in feeds.items()}
+                    if got == expected:
+                        break
+            return got
+
+        try:
+            first = await shares({"holder": 1, "peer": 3})
+            weights["holder"] = PEER_WEIGHT  # faust moved the one-partition topics away
+            await asyncio.wait_for(reading["holder"], 30)  # the feed leaves the group...
+            reading["holder"] = asyncio.create_task(feeds["holder"].run())  # ...and joins again
+            return first, await shares({"holder": 2, "peer": 2})
+        finally:
+            for task in reading.values():
+                task.cancel()
+            await asyncio.gather(*reading.values(), return_exceptions=True)
+
+    first, then = asyncio.run(scenario())
+    assert first == {"holder": 1, "peer": 3}
+    assert then == {"holder": 2, "peer": 2}
