@@ -6,9 +6,10 @@
    a fresh `chorus.raw` beforehand (not timed).
 2. Pipeline: N `chorus worker` processes run every agent; the clock runs from
    the first committed raw offset until no topic has lag left (every record
-   ingested, routed, scanned, graphed and in ClickHouse). The workers' logs go
-   to a temporary directory (printed); a run that lost events fails and keeps
-   its topics and database, a good one deletes them.
+   ingested, routed, scanned, graphed and in ClickHouse). The workers' logs
+   (at the worker's default level, INFO: they say which raw partitions each
+   worker ingests) go to a temporary directory (printed); a run that lost
+   events fails and keeps its topics and database, a good one deletes them.
 3. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
    in big batches, decodes and validates them with the same ingest code and
    inserts the rows into the same ClickHouse tables in batches — the path
@@ -98,7 +99,7 @@ def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int
     logs.mkdir(exist_ok=True)
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"],
+            [sys.executable, "-m", "pipeline", "worker", "--loglevel", "info"],
             env={**os.environ, **env, "CHORUS_WORKER_PORT": str(16300 + i)},
             stdout=subprocess.DEVNULL,
             stderr=(logs / f"worker-{i}.log").open("wb"),
