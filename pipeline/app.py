@@ -39,25 +39,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import ssl
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import faust
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata
+from kafka.errors import TopicAlreadyExistsError
 
 from agents import audience, ingest, monitor, sink
 from pipeline.alerts import parse_webhooks
 from pipeline.lag import LagProbe
 from pipeline.observability import CONSUMER_LAG, exposition
 from pipeline.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -124,41 +119,8 @@ def declare_topics(settings: Settings) -> None:
             # Another worker may have been quicker.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-                raw = settings.topic("raw")  # read by a group of its own (agents/ingest.py)
-                _commit_start(
-                    settings, {t.name: t.num_partitions for t in missing if t.name != raw}
-                )
     finally:
         admin.close()
-
-
-def _commit_start(settings: Settings, partitions: dict[str, int]) -> None:
-    """Commit offset 0 of new topics for the app's consumer group, before any worker joins it.
-
-    faust seeks a partition to its commit when a rebalance gives it to a
-    worker; with no commit it goes on from the previous generation's fetch
-    position, past messages it dropped as stale, and the agents see a gap
-    (read again by `agents.InOrder`, which is slow under load). Starting
-    every partition with a commit avoids that. If a worker joined first the
-    broker refuses the commit: harmless, the gap is then read again.
-    """
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        **settings.kafka_options("kafka-python"),
-        group_id=settings.app_id,
-        enable_auto_commit=False,
-    )
-    try:
-        start = {
-            TopicPartition(topic, partition): OffsetAndMetadata(0, "", -1)
-            for topic, count in partitions.items()
-            for partition in range(count)
-        }
-        consumer.commit(start)
-    except KafkaError as exc:
-        log.info("new topics not committed at offset 0 (%s)", exc)
-    finally:
-        consumer.close()
 
 
 def delete_topics(settings: Settings) -> None:

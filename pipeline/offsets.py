@@ -18,12 +18,12 @@ it, unacknowledged, and read the partition again from the expected offset). It
 knows nothing of Kafka or faust: the agents' `batches` (agents/__init__.py)
 wire it to them.
 
-Reading again is slow while a worker is busy: a seek often fails to bring the
-expected offset (faust delivers what it fetched before the seek, then drops
-the re-read offsets below it), so it is asked again every second until the
-offset comes. Gaps came mostly from partitions with no commit, which faust
-does not seek on a rebalance; new topics now start with a commit at offset 0
-(`pipeline.app.declare_topics`), and gaps are rare.
+A seek can fail to bring the expected offset (faust delivers what it fetched
+before the seek, then drops the re-read offsets below it), so it is asked
+again every second until the offset comes: under load that can take several
+seconds. Gaps come after rebalances, mostly on
+partitions committed at 0 or not at all, which aiokafka's `seek_to_committed`
+(used by faust on a rebalance) leaves where they are.
 """
 
 from __future__ import annotations
