@@ -2,15 +2,17 @@
 
 `chorus bench pipeline --json [--employees 2500] [--workers 2] [--skip-ceiling]`
 
-1. A simulated company (2,500 employees: about 1.52 M events) is produced to
-   a fresh `chorus.raw` beforehand (not timed).
-2. Pipeline: N `chorus worker` processes run every agent; the clock runs from
-   the first committed raw offset until no topic has lag left (every record
-   ingested, routed, scanned, graphed and in ClickHouse). The workers' logs
-   (at the worker's default level, INFO: they say which raw partitions each
-   worker ingests) go to a temporary directory (printed); a run that lost
-   events fails and keeps its topics and database, a good one deletes them.
-3. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
+1. Pipeline: N `chorus worker` processes run every agent on fresh topics.
+   Once both of their consumer groups are stable (N members each: the
+   start-up rebalances are over, as in a running deployment), a simulated
+   company (2,500 employees: about 1.52 M events) is produced to
+   `chorus.raw`; the clock runs from the first committed raw offset until
+   every event is produced and no topic has lag left (every record ingested,
+   routed, scanned, graphed and in ClickHouse). The workers' logs (at their
+   default level, INFO: they say which raw partitions each worker ingests) go
+   to a temporary directory (printed); a run that lost events fails and keeps
+   its topics and database, a good one deletes them.
+2. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
    in big batches, decodes and validates them with the same ingest code and
    inserts the rows into the same ClickHouse tables in batches — the path
    without stream processing (no faust, no typed topics, no audience graph),
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import dataclasses
 import os
 import signal
@@ -34,10 +37,12 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient
 
 from pipeline import warehouse
 from pipeline.app import declare_topics, delete_topics, topic_names
@@ -68,14 +73,8 @@ def run(argv: list[str]) -> dict[str, Any]:
     lines = list(simulate(SimulationConfig(seed=5, employees=args.employees)).lines())
     warehouse.migrator(settings).migrate()
     declare_topics(settings)
-    started = time.perf_counter()
-    produce(settings, lines)
-    figures: dict[str, Any] = {
-        "events": len(lines),
-        "produce_seconds": round(time.perf_counter() - started, 1),
-        "workers": args.workers,
-    }
-    figures.update(_pipeline(settings, env, args.workers, len(lines)))
+    figures: dict[str, Any] = {"events": len(lines), "workers": args.workers}
+    figures.update(_pipeline(settings, env, args.workers, lines))
     print(f"pipeline: {figures}", file=sys.stderr)
     if figures["pipeline_event_rows_in_clickhouse"] < len(lines):
         raise RuntimeError(f"events were lost: {figures}; topics and database {namespace} kept")
@@ -93,7 +92,10 @@ def run(argv: list[str]) -> dict[str, Any]:
     return figures
 
 
-def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int) -> dict[str, Any]:
+def _pipeline(
+    settings: Settings, env: dict[str, str], workers: int, lines: list[bytes]
+) -> dict[str, Any]:
+    events = len(lines)
     probe = LagProbe(settings, topic_names(settings))
     logs = Path(tempfile.gettempdir()) / f"chorus-{settings.app_id}"
     logs.mkdir(exist_ok=True)
@@ -109,18 +111,24 @@ def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int
     ]
     print(f"worker logs: {logs}", file=sys.stderr)
     raw = settings.topic("raw")
+    raw_partitions = [(raw, partition) for partition in range(settings.partitions)]
+    producing = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        while probe.lag()[raw] >= events:  # the clock starts with the first commit
-            if any(p.poll() is not None for p in processes):
-                raise RuntimeError(f"a worker exited; see {logs}")
+        _wait_until_stable(settings, workers, processes, logs)
+        sending = producing.submit(_timed, produce, settings, lines)
+        while sum(probe.resume_offsets(raw_partitions).values()) == 0:
+            _check_alive(processes, logs)  # the clock starts with the first commit
             time.sleep(0.1)
         started = time.perf_counter()
-        while sum(probe.lag().values()) > 0:
+        while not sending.done() or sum(probe.lag().values()) > 0:
+            _check_alive(processes, logs)
             if time.perf_counter() - started > 3600:
                 raise RuntimeError(f"not done in an hour; see {logs}")
             time.sleep(0.5)
         seconds = time.perf_counter() - started
+        produce_seconds = sending.result()
     finally:
+        producing.shutdown(wait=True)
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
@@ -140,10 +148,46 @@ def _pipeline(settings: Settings, env: dict[str, str], workers: int, events: int
     )
     client.disconnect()
     return {
+        "produce_seconds": round(produce_seconds, 1),
         "pipeline_seconds": round(seconds, 1),
         "pipeline_events_per_s": round(events / seconds),
         "pipeline_event_rows_in_clickhouse": rows,
     }
+
+
+def _timed(work: Callable[..., object], *args: Any) -> float:
+    started = time.perf_counter()
+    work(*args)
+    return time.perf_counter() - started
+
+
+def _check_alive(processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+    if any(process.poll() is not None for process in processes):
+        raise RuntimeError(f"a worker exited; see {logs}")
+
+
+def _wait_until_stable(
+    settings: Settings, workers: int, processes: list[subprocess.Popen[bytes]], logs: Path
+) -> None:
+    """Until the app's and the ingest feed's groups have every worker and are not rebalancing."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_options("kafka-python")
+    )
+    groups = [settings.app_id, settings.ingest_group]
+    stable_since: float | None = None
+    try:
+        while stable_since is None or time.perf_counter() - stable_since < 3:
+            _check_alive(processes, logs)
+            described = admin.describe_groups(groups)
+            stable = all(
+                described[group]["group_state"] == "Stable"
+                and len(described[group]["members"]) == workers
+                for group in groups
+            )
+            stable_since = (stable_since or time.perf_counter()) if stable else None
+            time.sleep(0.5)
+    finally:
+        admin.close()
 
 
 async def _ceiling(settings: Settings, raw: str, events: int) -> dict[str, Any]:
