@@ -145,7 +145,11 @@ class InOrder:
             "%s[%d]: %s; reading the partition again from %d",
             *(tp.topic, tp.partition, why.format(expected), expected),
         )
-        await self.app.consumer.seek(tp, expected)
+        try:
+            # In the consumer's thread: a seek from this one raced its fetcher (KeyError, a crash).
+            await self.app.consumer.seek_wait({tp: expected})
+        except (aiokafka.errors.KafkaError, TimeoutError) as exc:
+            log.warning("%s[%d]: seeking failed (%r); trying again", tp.topic, tp.partition, exc)
 
 
 class ResumeOffsets:
