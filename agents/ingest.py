@@ -255,9 +255,8 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-def register(
-    app: faust.App, topics: Topics, settings: Settings, one_partition_topics: Iterable[faust.TopicT]
-) -> None:
+def register(app: faust.App, topics: Topics, settings: Settings, one_partition: set[str]) -> None:
+    """`one_partition`: the full names of the one-partition topics (`pipeline.app`)."""
     ingestor = Ingestor(pseudonymiser_from_env(settings.environment))
     output = KafkaOutput(settings)
     encode_event = events.encoder.encode
@@ -266,7 +265,6 @@ def register(
     fetched = app.channel(maxsize=2)  # backpressure: the feed reads ahead by two batches
     # Every agent but ingest reads topics through faust's group; one-partition topics all go to
     # one worker, which then takes a smaller share of chorus.raw.
-    one_partition = {topic.get_topic_name() for topic in one_partition_topics}
     reads_topics = any(settings.runs(group) for group in ("audience", "sink", "monitor"))
 
     held = False

@@ -197,8 +197,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
     observe(app, settings)
     if settings.runs("ingest"):
-        one_partition = [getattr(topics, name) for name in SINGLE_PARTITION]
-        ingest.register(app, topics, settings, one_partition)
+        ingest.register(app, topics, settings, {settings.topic(n) for n in SINGLE_PARTITION})
     if settings.runs("audience"):
         audience.register(app, topics, settings)
     if settings.runs("sink"):

@@ -20,10 +20,11 @@ wire it to them.
 
 A seek can fail to bring the expected offset (faust delivers what it fetched
 before the seek, then drops the re-read offsets below it), so it is asked
-again every second until the offset comes: under load that can take several
-seconds. Gaps come after rebalances, mostly on
-partitions committed at 0 or not at all, which aiokafka's `seek_to_committed`
-(used by faust on a rebalance) leaves where they are.
+again every second until the offset comes, even when no later message
+arrives to hit the gap: under load that can take several seconds. Gaps come
+after rebalances, mostly on partitions committed at 0 or not at all, which
+aiokafka's `seek_to_committed` (used by faust on a rebalance) leaves where
+they are.
 """
 
 from __future__ import annotations
@@ -94,13 +95,7 @@ class OffsetLedger(Generic[P, R]):
         return True
 
     def seeks_due_again(self) -> list[P]:
-        """Partitions whose gap is still open a seek interval after the last seek (noted as asked).
-
-        A seek can fail to bring the expected offset: faust delivers what it
-        fetched before the seek and then drops the re-read offsets below the
-        last it delivered. If no later message comes to hit the gap, only a
-        clock notices.
-        """
+        """Partitions whose gap is still open a seek interval after the last seek (noted as asked)."""
         now = self.clock()
         due = [p for p, asked in self.seeks.items() if now - asked >= self.reseek_seconds]
         self.seeks.update(dict.fromkeys(due, now))
