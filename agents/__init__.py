@@ -208,7 +208,7 @@ class KafkaOutput:
         self.max_bytes = max_bytes
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
-        self._pending: dict[tuple[str, int], list[bytes]] = {}
+        self._pending: dict[str, list[tuple[bytes | None, bytes]]] = {}  # topic -> (key, value)
 
     async def _start(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -224,13 +224,9 @@ class KafkaOutput:
             self._producer = producer
         return self._producer
 
-    async def add(self, topic: str, key: bytes | None, value: bytes) -> None:
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            producer = await self._start()
-            partitions = self._partitions[topic] = len(await producer.partitions_for(topic))
-        partition = 0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
-        self._pending.setdefault((topic, partition), []).append(value)
+    def add(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Buffer one record for `topic` until the next `send` or `flush`."""
+        self._pending.setdefault(topic, []).append((key, value))
 
     async def flush(self) -> None:
         await (await self.send())
@@ -241,12 +237,20 @@ class KafkaOutput:
             return asyncio.gather()
         producer = await self._start()
         deliveries = []
-        for (topic, partition), records in self._pending.items():
+        for topic, records in self._pending.items():
             RECORDS_OUT.labels(topic).inc(len(records))
-            for chunk in self._chunks(records):
-                deliveries.append(
-                    await producer.send(topic, b"\n".join(chunk), partition=partition)
-                )
+            partitions = self._partitions.get(topic)
+            if partitions is None:
+                partitions = self._partitions[topic] = len(await producer.partitions_for(topic))
+            by_partition: dict[int, list[bytes]] = {}
+            for key, value in records:
+                partition = 0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
+                by_partition.setdefault(partition, []).append(value)
+            for partition, values in by_partition.items():
+                for chunk in self._chunks(values):
+                    deliveries.append(
+                        await producer.send(topic, b"\n".join(chunk), partition=partition)
+                    )
         self._pending.clear()
         return asyncio.gather(*deliveries)
 
@@ -304,6 +308,7 @@ async def replay(
                 records = decoder.decode_lines(message.value or b"")
                 apply(records)
                 applied += len(records)
+                await asyncio.sleep(0)  # the worker's other agents go on meanwhile
     finally:
         await consumer.stop()
     return applied

@@ -121,7 +121,12 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             async for batch in batches(stream, settings):
                 async with live.lock:
                     await live.ensure_built()
-                    live.apply_all(decoded(batch, decoder))
+                    for event in batch:
+                        live.apply_all(decoded((event,), decoder))
+                        # A batch can hold millions of records: between its messages the
+                        # loop runs, so that the sinks' inserts finished in their threads
+                        # are noticed and the next ones start while the graph grows.
+                        await asyncio.sleep(0)
                 await batch.ack()
 
         app.agent(getattr(topics, name), name=f"audience-{name}")(agent)
@@ -137,16 +142,22 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         if any(tp.topic in graph_topics for tp in revoked):
             live.built = False
 
+    @app.timer(1.0, name="audience-build")
+    async def build() -> None:
+        # As soon as this worker holds the graph's topics, not at their next event: built
+        # then, the graph would read again, on the agents' loop, all that came meanwhile.
+        if not live.built and any(tp.topic in graph_topics for tp in app.consumer.assignment()):
+            async with live.lock:
+                await live.ensure_built()
+
     @app.timer(settings.snapshot_seconds, name="audience-snapshot")
     async def take_snapshot() -> None:
         started = time.monotonic()
         async with live.lock:
-            if not live.built and any(tp.topic in graph_topics for tp in app.consumer.assignment()):
-                await live.ensure_built()  # after a restart, before any new event
             rows = await live.snapshot()
         if not rows:
             return
         for row in rows:
-            await output.add(metrics_topic, None, metrics.encoder.encode(row))
+            output.add(metrics_topic, None, metrics.encoder.encode(row))
         await output.flush()
         log.info("audience snapshot: %d rows in %.1fs", len(rows), time.monotonic() - started)

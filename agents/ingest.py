@@ -48,7 +48,7 @@ from aiokafka.structs import ConsumerRecord
 
 from agents import KafkaOutput
 from pipeline.balance import apportion
-from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env
+from pipeline.ingest import ROUTES, Accepted, Ingestor, pseudonymiser_from_env
 from pipeline.observability import DEAD_LETTERS, RECORDS_IN
 from schemas import dead_letter, events
 from schemas.dead_letter import DeadLetter
@@ -262,6 +262,8 @@ def register(app: faust.App, topics: Topics, settings: Settings, one_partition: 
     encode_event = events.encoder.encode
     encode_dead_letter = dead_letter.encoder.encode
     raw = topics.raw.get_topic_name()
+    dlq = topics.dlq.get_topic_name()
+    typed = {route: topics.typed(route).get_topic_name() for route in ROUTES.values()}
     fetched = app.channel(maxsize=2)  # backpressure: the feed reads ahead by two batches
     # Every agent but ingest reads topics through faust's group; one-partition topics all go to
     # one worker, which then takes a smaller share of chorus.raw.
@@ -306,10 +308,10 @@ def register(app: faust.App, topics: Topics, settings: Settings, one_partition: 
             outcomes = ingestor.process_batch([record.value or b"" for record in batch.records])
             for record, outcome in zip(batch.records, outcomes, strict=True):
                 if isinstance(outcome, Accepted):
-                    target = topics.typed(outcome.route).get_topic_name()
+                    target = typed[outcome.route]
                     key, value = outcome.key, encode_event(outcome.event)
                 else:
-                    target = topics.dlq.get_topic_name()
+                    target = dlq
                     key = None
                     DEAD_LETTERS.labels(outcome.reason.value).inc()
                     value = encode_dead_letter(
@@ -323,7 +325,7 @@ def register(app: faust.App, topics: Topics, settings: Settings, one_partition: 
                             failed_at=datetime.now(UTC),
                         )
                     )
-                await output.add(target, key, value)
+                output.add(target, key, value)
             delivered = await output.send()
             previous = settling[-1] if settling else None
             settling.append(asyncio.ensure_future(feed.settle(batch, delivered, previous)))

@@ -140,7 +140,7 @@ def register(
                     known.region if known else "",
                     flagged_at,
                 ):
-                    await output.add(
+                    output.add(
                         slipups_topic, post.post_id.encode(), slipups.slipup_encoder.encode(slipup)
                     )
             await output.flush()
@@ -148,7 +148,7 @@ def register(
 
     async def send_alerts(alerts: list[Alert]) -> None:
         for alert in alerts:
-            await output.add(
+            output.add(
                 alerts_topic, alert.incident_id.encode(), slipups.slipup_encoder.encode(alert)
             )
         await output.flush()
@@ -207,7 +207,7 @@ def register(
         taken = finished[:]
         del finished[: len(taken)]
         for outcome in taken:
-            await output.add(
+            output.add(
                 deliveries_topic, outcome.alert_id.encode(), slipups.slipup_encoder.encode(outcome)
             )
         await output.flush()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from pipeline.ingest import raw_key
 from pipeline.settings import Settings
@@ -45,44 +47,64 @@ async def _produce(
     every: int,
     key_of: Callable[[bytes], bytes | None],
 ) -> int:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        **settings.kafka_options(),
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=4 << 20,
-        linger_ms=20,
-    )
+    producer = open_producer(settings)
     await producer.start()
     try:
         partitions = len(await producer.partitions_for(topic))
-        batches = [producer.create_batch() for _ in range(partitions)]
         deliveries: list[asyncio.Future[object]] = []
-        sent = 0
-        spread = 0  # partition of values without a key: round robin
-        for value in values:
-            key = key_of(value)
-            if key is None:
-                partition = spread = (spread + 1) % partitions
-            else:
-                partition = zlib.crc32(key) % partitions
-            while batches[partition].append(key=key, value=value, timestamp=None) is None:
-                deliveries.append(
-                    await producer.send_batch(batches[partition], topic, partition=partition)
-                )
-                batches[partition] = producer.create_batch()
-            sent += 1
-            if sent % every == 0:
+        sent = reported = 0
+        for partition, batch in record_batches(producer, partitions, values, key_of):
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+            sent += batch.record_count()
+            if sent // every > reported // every:
                 await asyncio.gather(*deliveries)
                 deliveries.clear()
+                reported = sent
                 if progress is not None:
                     progress(sent)
-        for partition, batch in enumerate(batches):
-            if batch.record_count():
-                deliveries.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*deliveries)
     finally:
         await producer.stop()
     if progress is not None:
         progress(sent)
     return sent
+
+
+def open_producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
+    """A producer that writes each record once and in order (start it before use)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_options(),
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=4 << 20,
+        linger_ms=20,
+        **options,
+    )
+
+
+def record_batches(
+    producer: AIOKafkaProducer,
+    partitions: int,
+    values: Iterable[bytes],
+    key_of: Callable[[bytes], bytes | None],
+) -> Iterator[tuple[int, BatchBuilder]]:
+    """`values` in record batches for `producer.send_batch`, each with its partition.
+
+    A batch comes out once full, the partly filled ones at the end; a
+    partition's values keep their order. One key always goes to one partition.
+    """
+    batches = [producer.create_batch() for _ in range(partitions)]
+    spread = 0  # partition of values without a key: round robin
+    for value in values:
+        key = key_of(value)
+        if key is None:
+            partition = spread = (spread + 1) % partitions
+        else:
+            partition = zlib.crc32(key) % partitions
+        while batches[partition].append(key=key, value=value, timestamp=None) is None:
+            yield partition, batches[partition]
+            batches[partition] = producer.create_batch()
+    for partition, batch in enumerate(batches):
+        if batch.record_count():
+            yield partition, batch

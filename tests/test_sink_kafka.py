@@ -98,7 +98,7 @@ async def produce(settings: Settings, topic: str, records: list[bytes]) -> None:
     output = KafkaOutput(settings, max_records=100)
     try:
         for i, record in enumerate(records):
-            await output.add(settings.topic(topic), str(i).encode(), record)
+            output.add(settings.topic(topic), str(i).encode(), record)
         await output.flush()
     finally:
         await output.stop()
