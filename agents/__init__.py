@@ -209,6 +209,8 @@ class KafkaOutput:
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
         self._pending: dict[str, list[tuple[bytes | None, bytes]]] = {}  # topic -> (key, value)
+        self._sending = asyncio.Lock()
+        self._handed: asyncio.Future[list[object]] | None = None  # what `send` handed over last
 
     async def _start(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -232,27 +234,39 @@ class KafkaOutput:
         await (await self.send())
 
     async def send(self) -> Awaitable[object]:
-        """Hand what was added to the producer; the result completes once the broker has it all."""
-        if not self._pending:
-            return asyncio.gather()
-        producer = await self._start()
-        deliveries = []
-        for topic, records in self._pending.items():
-            RECORDS_OUT.labels(topic).inc(len(records))
-            partitions = self._partitions.get(topic)
-            if partitions is None:
-                partitions = self._partitions[topic] = len(await producer.partitions_for(topic))
-            by_partition: dict[int, list[bytes]] = {}
-            for key, value in records:
-                partition = 0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
-                by_partition.setdefault(partition, []).append(value)
-            for partition, values in by_partition.items():
-                for chunk in self._chunks(values):
-                    deliveries.append(
-                        await producer.send(topic, b"\n".join(chunk), partition=partition)
-                    )
-        self._pending.clear()
-        return asyncio.gather(*deliveries)
+        """Hand what was added to the producer.
+
+        The result completes once the broker has it all, and all that any
+        earlier `send` handed over: agents and timers of one worker may share
+        an output, so what one added may go out with another's `send`.
+        """
+        async with self._sending:
+            pending, self._pending = self._pending, {}
+            if pending:
+                producer = await self._start()
+                deliveries = [] if self._handed is None or self._handed.done() else [self._handed]
+                for topic, records in pending.items():
+                    RECORDS_OUT.labels(topic).inc(len(records))
+                    partitions = self._partitions.get(topic)
+                    if partitions is None:
+                        partitions = len(await producer.partitions_for(topic))
+                        self._partitions[topic] = partitions
+                    by_partition: dict[int, list[bytes]] = {}
+                    for key, value in records:
+                        partition = (
+                            0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
+                        )
+                        by_partition.setdefault(partition, []).append(value)
+                    for partition, values in by_partition.items():
+                        for chunk in self._chunks(values):
+                            deliveries.append(
+                                await producer.send(topic, b"\n".join(chunk), partition=partition)
+                            )
+                self._handed = asyncio.gather(*deliveries)
+                return self._handed
+            if self._handed is not None and not self._handed.done():
+                return self._handed
+            return asyncio.gather()  # a failure of an earlier send is its caller's to see
 
     def _chunks(self, records: list[bytes]) -> Iterator[list[bytes]]:
         chunk: list[bytes] = []

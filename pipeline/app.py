@@ -192,6 +192,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         # A crashed worker's partitions move after 10 s, not faust's default 60 s.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        # Offsets acked by the agents are committed every second, not every 2.8 s: the lag that
+        # operators (and `wait_until_processed`) see is that much fresher, and a restarted worker
+        # reads that much less again. An OffsetCommit a second per worker costs nothing.
+        broker_commit_interval=1.0,
     )
 
     topics = Topics(**{f.name: app.topic(settings.topic(f.name)) for f in fields(Topics)})
