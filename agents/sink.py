@@ -65,7 +65,7 @@ def _register(
             source,
             decoder,
             insert,
-            max_rows=settings.batch_rows,
+            max_rows=settings.insert_rows,
             max_seconds=settings.batch_seconds,
             outage=outage,
         )

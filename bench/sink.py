@@ -57,7 +57,7 @@ def messages(records: list[bytes], per_message: int) -> list[bytes]:
 def run(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="chorus bench sink")
     parser.add_argument("--rows", type=int, default=500_000)
-    parser.add_argument("--batch-rows", type=int, default=Settings().batch_rows)
+    parser.add_argument("--batch-rows", type=int, default=Settings().insert_rows)
     parser.add_argument("--records-per-message", type=int, default=1000)
     parser.add_argument(
         "--max-in-flight", type=int, default=0, help="0, as the sink agents: no pipelining"

@@ -71,6 +71,11 @@ class Settings:
     batch_seconds: float = setting(
         "CHORUS_BATCH_SECONDS", 1.0, "longest an agent waits to fill a batch"
     )
+    insert_rows: int = setting(
+        "CHORUS_INSERT_ROWS",
+        25_000,
+        "most rows a sink writes to a table in one ClickHouse insert (ClickHouse advises 10,000-100,000)",
+    )
     agents: str = setting(
         "CHORUS_AGENTS", "all", "agents this worker runs: `all` or a list such as `ingest,sink`"
     )

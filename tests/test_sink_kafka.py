@@ -59,6 +59,7 @@ def sink_settings(base: Settings, database: str, **overrides: object) -> Setting
         app_id=prefix,
         clickhouse_database=database,
         batch_rows=500,
+        insert_rows=500,
         batch_seconds=0.2,
         **overrides,  # type: ignore[arg-type]
     )
