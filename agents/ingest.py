@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 WRITES_IN_FLIGHT = 2
 
 # The ingest weights of a worker holding the one-partition topics and of one that does not.
-# Measured with `chorus bench pipeline` (two workers): all of ingest takes about 18 s of CPU,
-# the work behind the one-partition topics about 10 s, the rest about 1 s; 1:3 evens them out.
+# Measured with `chorus bench pipeline` (two workers, four raw partitions): the holder's own
+# work is about that of ingesting three partitions. 1:3 (it ingests one) beat 0:4 (its peer was
+# then the one waited for); with eight partitions, 1:7 gained nothing over 1:3 of four.
 HOLDER_WEIGHT, PEER_WEIGHT = 1.0, 3.0
 
 
