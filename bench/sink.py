@@ -2,10 +2,10 @@
 
 The sink path is what a sink agent does without Kafka: JSON follows arrive as
 micro-batch messages (up to 1,000 newline-separated records each, as
-`agents.KafkaOutput` writes them); `Sink.add()` decodes each message,
-`Sink.submit()` hands every full batch to the writer (columns, then the insert
-in a thread; as in the sink agents, the next batch is decoded once it is in)
-and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The
+`agents.KafkaOutput` writes them); `Sink.add()` decodes each message into
+its table's columns, `Sink.submit()` hands every full batch to the writer (the
+insert, in a thread; as in the sink agents, the next batch is decoded once it
+is in) and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The
 ceiling is the same rows, already built as columns, inserted by one client in
 batches of the same size: what clickhouse-driver and the server can take, with
 nothing of Chorus around it.
