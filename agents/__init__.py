@@ -242,31 +242,33 @@ class KafkaOutput:
         """
         async with self._sending:
             pending, self._pending = self._pending, {}
-            if pending:
-                producer = await self._start()
-                deliveries = [] if self._handed is None or self._handed.done() else [self._handed]
-                for topic, records in pending.items():
-                    RECORDS_OUT.labels(topic).inc(len(records))
-                    partitions = self._partitions.get(topic)
-                    if partitions is None:
-                        partitions = len(await producer.partitions_for(topic))
-                        self._partitions[topic] = partitions
-                    by_partition: dict[int, list[bytes]] = {}
-                    for key, value in records:
-                        partition = (
-                            0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
-                        )
-                        by_partition.setdefault(partition, []).append(value)
-                    for partition, values in by_partition.items():
-                        for chunk in self._chunks(values):
-                            deliveries.append(
-                                await producer.send(topic, b"\n".join(chunk), partition=partition)
-                            )
-                self._handed = asyncio.gather(*deliveries)
-                return self._handed
-            if self._handed is not None and not self._handed.done():
-                return self._handed
-            return asyncio.gather()  # a failure of an earlier send is its caller's to see
+            if not pending:
+                handed = self._handed
+                # A failure of an earlier send is its own caller's to see.
+                return handed if handed is not None and not handed.done() else asyncio.gather()
+            producer = await self._start()
+            deliveries = [] if self._handed is None or self._handed.done() else [self._handed]
+            for topic, records in pending.items():
+                RECORDS_OUT.labels(topic).inc(len(records))
+                for partition, values in (await self._by_partition(topic, records)).items():
+                    for chunk in self._chunks(values):
+                        message = b"\n".join(chunk)
+                        deliveries.append(await producer.send(topic, message, partition=partition))
+            self._handed = asyncio.gather(*deliveries)
+            return self._handed
+
+    async def _by_partition(
+        self, topic: str, records: list[tuple[bytes | None, bytes]]
+    ) -> dict[int, list[bytes]]:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            producer = await self._start()
+            partitions = self._partitions[topic] = len(await producer.partitions_for(topic))
+        by_partition: dict[int, list[bytes]] = {}
+        for key, value in records:
+            partition = 0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
+            by_partition.setdefault(partition, []).append(value)
+        return by_partition
 
     def _chunks(self, records: list[bytes]) -> Iterator[list[bytes]]:
         chunk: list[bytes] = []

@@ -8,11 +8,11 @@
    company (2,500 employees: about 1.52 M events) is sent to `chorus.raw`,
    its record batches built beforehand so that the harness takes little of
    the machine while the clock runs. The clock runs from the first committed
-   raw offset until every event is sent and no topic has lag left (every record ingested,
-   routed, scanned, graphed and in ClickHouse). The workers' logs (at their
-   default level, INFO: they say which raw partitions each worker ingests) go
-   to a temporary directory (printed); a run that lost events fails and keeps
-   its topics and database, a good one deletes them.
+   raw offset until every event is sent and no topic has lag left (every
+   record ingested, routed, scanned, graphed and in ClickHouse). The
+   workers' logs (at their default level, INFO: they say which raw partitions
+   each worker ingests) go to a temporary directory (printed); a run that lost
+   events fails and keeps its topics and database, a good one deletes them.
 2. Ceiling, same machine, same events: a bare consumer that reads chorus.raw
    in big batches, decodes and validates them with the same ingest code and
    inserts the rows into the same ClickHouse tables in batches — the path

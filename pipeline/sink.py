@@ -212,12 +212,10 @@ class Sink:
     def _extend(self, kind: type, records: list[Any]) -> None:
         # Columns grow message by message, while the records just decoded are still in the
         # CPU's cache: built from a whole batch at once, they cost half as much again.
-        table = TABLES[kind]
-        columns = self.pending.get(kind)
-        if columns is None:
-            columns = self.pending[kind] = [[] for _ in table.columns]
-        for column, build in zip(columns, table.columns.values(), strict=True):
-            column.extend(build(records))
+        built = TABLES[kind].to_columns(records)
+        columns = self.pending.setdefault(kind, [[] for _ in built])
+        for column, part in zip(columns, built, strict=True):
+            column.extend(part)
         self._count(len(records))
 
     def _count(self, rows: int) -> None:
