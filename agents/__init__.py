@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import weakref
 import zlib
@@ -22,11 +23,13 @@ from kafka.errors import KafkaError
 from pipeline.lag import LagProbe
 from pipeline.observability import RECORDS_IN, RECORDS_OUT, REREADS
 from pipeline.offsets import OffsetLedger, Verdict
+from schemas import columnar
+from schemas.columnar import BatchDecoder
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +189,12 @@ class KafkaOutput:
 
     faust spends tens of microseconds on every message it delivers, more than
     the work Chorus does per event, so the topics written here carry batches:
-    one Kafka message holds up to `max_records` records of one partition, as
-    newline-delimited JSON (msgspec never writes a raw newline inside a
-    record). Downstream agents pay faust's cost once per batch and decode it
-    with `Decoder.decode_lines`. Order per key holds: a key always maps to the
-    same partition (`crc32(key) % partitions`; Chorus alone writes these
-    topics) and batches keep the order of `add`.
+    one Kafka message holds up to `max_records` records of one partition and
+    one type, as columns (`schemas.columnar`), and at most `max_bytes` unless
+    it is a single record. Downstream agents pay faust's cost once per batch
+    and decode it with a `BatchDecoder`. Order per key holds: a key always
+    maps to the same partition (`crc32(key) % partitions`; Chorus alone writes
+    these topics) and messages keep the order of `add`.
 
     The agent calls `add` for each result, then `flush`, which returns once
     the broker has every batch (raising if it refused one); only then does the
@@ -208,7 +211,9 @@ class KafkaOutput:
         self.max_bytes = max_bytes
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
-        self._pending: dict[str, list[tuple[bytes | None, bytes]]] = {}  # topic -> (key, value)
+        self._pending: dict[
+            str, list[tuple[bytes | None, msgspec.Struct]]
+        ] = {}  # topic -> (key, record)
         self._sending = asyncio.Lock()
         self._handed: asyncio.Future[list[object]] | None = None  # what `send` handed over last
 
@@ -226,9 +231,9 @@ class KafkaOutput:
             self._producer = producer
         return self._producer
 
-    def add(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def add(self, topic: str, key: bytes | None, record: msgspec.Struct) -> None:
         """Buffer one record for `topic` until the next `send` or `flush`."""
-        self._pending.setdefault(topic, []).append((key, value))
+        self._pending.setdefault(topic, []).append((key, record))
 
     async def flush(self) -> None:
         await (await self.send())
@@ -250,37 +255,41 @@ class KafkaOutput:
             deliveries = [] if self._handed is None or self._handed.done() else [self._handed]
             for topic, records in pending.items():
                 RECORDS_OUT.labels(topic).inc(len(records))
-                for partition, values in (await self._by_partition(topic, records)).items():
-                    for chunk in self._chunks(values):
-                        message = b"\n".join(chunk)
+                for partition, of_partition in (await self._by_partition(topic, records)).items():
+                    for message in self._messages(of_partition):
                         deliveries.append(await producer.send(topic, message, partition=partition))
             self._handed = asyncio.gather(*deliveries)
             return self._handed
 
     async def _by_partition(
-        self, topic: str, records: list[tuple[bytes | None, bytes]]
-    ) -> dict[int, list[bytes]]:
+        self, topic: str, records: list[tuple[bytes | None, msgspec.Struct]]
+    ) -> dict[int, list[msgspec.Struct]]:
         partitions = self._partitions.get(topic)
         if partitions is None:
             producer = await self._start()
             partitions = self._partitions[topic] = len(await producer.partitions_for(topic))
-        by_partition: dict[int, list[bytes]] = {}
-        for key, value in records:
+        by_partition: dict[int, list[msgspec.Struct]] = {}
+        for key, record in records:
             partition = 0 if partitions == 1 or key is None else zlib.crc32(key) % partitions
-            by_partition.setdefault(partition, []).append(value)
+            by_partition.setdefault(partition, []).append(record)
         return by_partition
 
-    def _chunks(self, records: list[bytes]) -> Iterator[list[bytes]]:
-        chunk: list[bytes] = []
-        size = 0
-        for record in records:
-            if chunk and (len(chunk) >= self.max_records or size + len(record) > self.max_bytes):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(record)
-            size += len(record) + 1
-        if chunk:
-            yield chunk
+    def _messages(self, records: list[msgspec.Struct]) -> Iterator[bytes]:
+        """The records as messages: runs of one type, up to `max_records` each, in order."""
+        for _, run in itertools.groupby(records, type):
+            of_type = list(run)
+            for start in range(0, len(of_type), self.max_records):
+                yield from self._encoded(of_type[start : start + self.max_records])
+
+    def _encoded(self, records: list[msgspec.Struct]) -> Iterator[bytes]:
+        # The size is known once encoded: a message too big is halved until it fits.
+        message = columnar.encode(records)
+        if len(message) <= self.max_bytes or len(records) == 1:
+            yield message
+        else:
+            half = len(records) // 2
+            yield from self._encoded(records[:half])
+            yield from self._encoded(records[half:])
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -291,7 +300,7 @@ class KafkaOutput:
 async def replay(
     settings: Settings,
     topic: str,
-    decoder: msgspec.json.Decoder[T],
+    decoder: BatchDecoder[T],
     apply: Callable[[list[T]], object],
     until: int | None = None,
 ) -> int:
@@ -321,7 +330,7 @@ async def replay(
             for message in fetched.get(partition, ()):
                 if message.offset >= end:
                     break
-                records = decoder.decode_lines(message.value or b"")
+                records = decoder.records(message.value or b"")
                 apply(records)
                 applied += len(records)
                 await asyncio.sleep(0)  # the worker's other agents go on meanwhile
@@ -330,12 +339,12 @@ async def replay(
     return applied
 
 
-def decoded(events: Sequence[EventT], decoder: msgspec.json.Decoder[T]) -> list[T]:
+def decoded(events: Sequence[EventT], decoder: BatchDecoder[T]) -> list[T]:
     """The records of a batch of micro-batch messages (see `KafkaOutput`), decoded, in order."""
     records: list[T] = []
     for event in events:
         message = event.message
-        message_records = decoder.decode_lines(message.value or b"")
+        message_records = decoder.records(message.value or b"")
         RECORDS_IN.labels(message.topic).inc(len(message_records))
         records += message_records
     return records

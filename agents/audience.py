@@ -34,7 +34,8 @@ from agents import KafkaOutput, batches, decoded, replay
 from pipeline.audience import AudienceGraph
 from pipeline.observability import COMMUNITY_PERSONS, SNAPSHOT_SECONDS
 from schemas import metrics
-from schemas.events import AccountStats, Employee, Follow, IdentityLink, Post, decoder_for
+from schemas.columnar import BatchDecoder
+from schemas.events import AccountStats, Employee, Follow, IdentityLink, Post
 
 if TYPE_CHECKING:
     from pipeline.app import Topics
@@ -43,12 +44,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The topics of the graph, in the order a rebuild reads them.
-INPUTS = (
-    ("employees", Employee),
-    ("identity", IdentityLink),
-    ("account_stats", AccountStats),
-    ("follows", Follow),
-    ("posts", Post),
+INPUTS: tuple[tuple[str, BatchDecoder[Any]], ...] = (  # topic (a field of `Topics`), its records
+    ("employees", BatchDecoder(Employee)),
+    ("identity", BatchDecoder(IdentityLink)),
+    ("account_stats", BatchDecoder(AccountStats)),
+    ("follows", BatchDecoder(Follow)),
+    ("posts", BatchDecoder(Post)),
 )
 
 
@@ -82,9 +83,9 @@ class LiveAudience:
         self.graph = AudienceGraph(link_threshold=self.settings.link_threshold)
         self.as_of = None
         applied = 0
-        for name, kind in INPUTS:
+        for name, decoder in INPUTS:
             applied += await replay(
-                self.settings, self.settings.topic(name), decoder_for(kind), self.apply_all
+                self.settings, self.settings.topic(name), decoder, self.apply_all
             )
         self.built = True
         self.changed = True
@@ -114,9 +115,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     output = KafkaOutput(settings)
     metrics_topic = topics.metrics.get_topic_name()
 
-    def consume(name: str, kind: type) -> None:
-        decoder = decoder_for(kind)
-
+    def consume(name: str, decoder: BatchDecoder[Any]) -> None:
         async def agent(stream: faust.StreamT) -> None:
             async for batch in batches(stream, settings):
                 async with live.lock:
@@ -131,8 +130,8 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
 
         app.agent(getattr(topics, name), name=f"audience-{name}")(agent)
 
-    for name, kind in INPUTS:
-        consume(name, kind)
+    for name, decoder in INPUTS:
+        consume(name, decoder)
     graph_topics = {settings.topic(name) for name, _ in INPUTS}
 
     @app.on_partitions_revoked.connect
@@ -158,6 +157,6 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         if not rows:
             return
         for row in rows:
-            output.add(metrics_topic, None, metrics.encoder.encode(row))
+            output.add(metrics_topic, None, row)
         await output.flush()
         log.info("audience snapshot: %d rows in %.1fs", len(rows), time.monotonic() - started)

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import faust
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
@@ -50,7 +51,6 @@ from agents import KafkaOutput
 from pipeline.balance import apportion
 from pipeline.ingest import ROUTES, Accepted, Ingestor, pseudonymiser_from_env
 from pipeline.observability import DEAD_LETTERS, RECORDS_IN
-from schemas import dead_letter, events
 from schemas.dead_letter import DeadLetter
 
 if TYPE_CHECKING:
@@ -260,8 +260,6 @@ def register(app: faust.App, topics: Topics, settings: Settings, one_partition: 
     """`one_partition`: the full names of the one-partition topics (`pipeline.app`)."""
     ingestor = Ingestor(pseudonymiser_from_env(settings.environment))
     output = KafkaOutput(settings)
-    encode_event = events.encoder.encode
-    encode_dead_letter = dead_letter.encoder.encode
     raw = topics.raw.get_topic_name()
     dlq = topics.dlq.get_topic_name()
     typed = {route: topics.typed(route).get_topic_name() for route in ROUTES.values()}
@@ -307,26 +305,23 @@ def register(app: faust.App, topics: Topics, settings: Settings, one_partition: 
                 continue
             RECORDS_IN.labels(raw).inc(len(batch.records))
             outcomes = ingestor.process_batch([record.value or b"" for record in batch.records])
-            for record, outcome in zip(batch.records, outcomes, strict=True):
+            for message, outcome in zip(batch.records, outcomes, strict=True):
+                record: msgspec.Struct
                 if isinstance(outcome, Accepted):
-                    target = typed[outcome.route]
-                    key, value = outcome.key, encode_event(outcome.event)
+                    target, key, record = typed[outcome.route], outcome.key, outcome.event
                 else:
-                    target = dlq
-                    key = None
+                    target, key = dlq, None
                     DEAD_LETTERS.labels(outcome.reason.value).inc()
-                    value = encode_dead_letter(
-                        DeadLetter(
-                            topic=record.topic,
-                            partition=record.partition,
-                            offset=record.offset,
-                            raw=record.value or b"",
-                            reason=outcome.reason.value,
-                            message=outcome.message,
-                            failed_at=datetime.now(UTC),
-                        )
+                    record = DeadLetter(
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        raw=message.value or b"",
+                        reason=outcome.reason.value,
+                        message=outcome.message,
+                        failed_at=datetime.now(UTC),
                     )
-                output.add(target, key, value)
+                output.add(target, key, record)
             delivered = await output.send()
             previous = settling[-1] if settling else None
             settling.append(asyncio.ensure_future(feed.settle(batch, delivered, previous)))

@@ -33,7 +33,8 @@ from pipeline.alerts import WebhookNotifier
 from pipeline.observability import ALERT_DELIVERIES, ALERTS
 from pipeline.policy import Policy, flag_post
 from pipeline.spikes import SpikeConfig, SpikeDetector
-from schemas import events, slipups
+from schemas import slipups
+from schemas.columnar import BatchDecoder
 from schemas.events import Employee, Post
 from schemas.slipups import Alert, AlertDelivery, SlipUp
 
@@ -57,8 +58,8 @@ class RosterEntry(msgspec.Struct, frozen=True):
 
 roster_encoder = msgspec.json.Encoder()
 roster_decoder = msgspec.json.Decoder(RosterEntry)
-employee_decoder = events.decoder_for(Employee)
-post_decoder = events.decoder_for(Post)
+employee_decoder = BatchDecoder(Employee)
+post_decoder = BatchDecoder(Post)
 
 
 def roster_update(current: bytes | None, employee: Employee) -> bytes | None:
@@ -120,7 +121,7 @@ def register(
     @app.agent(topics.employees, name="monitor-roster")
     async def keep_roster(stream: faust.StreamT) -> None:
         async for batch in stream:
-            for employee in employee_decoder.decode_lines(batch):
+            for employee in employee_decoder.records(batch):
                 key = employee.employee_id.encode()
                 value = roster_update(roster.get(key), employee)
                 if value is not None:
@@ -140,17 +141,13 @@ def register(
                     known.region if known else "",
                     flagged_at,
                 ):
-                    output.add(
-                        slipups_topic, post.post_id.encode(), slipups.slipup_encoder.encode(slipup)
-                    )
+                    output.add(slipups_topic, post.post_id.encode(), slipup)
             await output.flush()
             await batch.ack()
 
     async def send_alerts(alerts: list[Alert]) -> None:
         for alert in alerts:
-            output.add(
-                alerts_topic, alert.incident_id.encode(), slipups.slipup_encoder.encode(alert)
-            )
+            output.add(alerts_topic, alert.incident_id.encode(), alert)
         await output.flush()
         for alert in alerts:
             ALERTS.labels(alert.status).inc()
@@ -207,9 +204,7 @@ def register(
         taken = finished[:]
         del finished[: len(taken)]
         for outcome in taken:
-            output.add(
-                deliveries_topic, outcome.alert_id.encode(), slipups.slipup_encoder.encode(outcome)
-            )
+            output.add(deliveries_topic, outcome.alert_id.encode(), outcome)
         await output.flush()
 
     @app.agent(topics.alerts, name="monitor-notify")

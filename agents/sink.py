@@ -2,7 +2,7 @@
 
 One agent per topic. Each takes a batch of messages without acking it
 (`noack_take`) and hands each message's records (every topic Chorus writes
-carries micro-batches, see `agents.KafkaOutput`) to its sink; whenever the sink
+carries micro-batches, see `schemas.columnar`) to its sink; whenever the sink
 has a full batch, and at the end of the taken ones, it submits them with the
 acks of their messages, which the sink calls only once they are in ClickHouse,
 in order: a failed insert never moves an offset. While ClickHouse is down
@@ -16,26 +16,26 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import faust
-import msgspec
 from faust.types import EventT
 
 from agents import batches
 from pipeline import warehouse
 from pipeline.sink import Outage, Sink
 from schemas import dead_letter, events, metrics, slipups
+from schemas.columnar import BatchDecoder
 
 if TYPE_CHECKING:
     from pipeline.app import Topics
     from pipeline.settings import Settings
 
 # Topic (a field of `Topics`) -> the decoder of its records.
-SOURCES: dict[str, msgspec.json.Decoder[Any]] = {
-    "employees": events.decoder_for(events.Employee),
-    "posts": events.decoder_for(events.Post),
-    "follows": events.decoder_for(events.Follow),
-    "identity": events.decoder_for(events.IdentityLink),
-    "engagement": events.decoder_for(events.Engagement),
-    "account_stats": events.decoder_for(events.AccountStats),
+SOURCES: dict[str, BatchDecoder[Any]] = {
+    "employees": BatchDecoder(events.Employee),
+    "posts": BatchDecoder(events.Post),
+    "follows": BatchDecoder(events.Follow),
+    "identity": BatchDecoder(events.IdentityLink),
+    "engagement": BatchDecoder(events.Engagement),
+    "account_stats": BatchDecoder(events.AccountStats),
     "slipups": slipups.slipup_decoder,
     "alerts": slipups.alert_decoder,
     "metrics": metrics.decoder,
@@ -54,7 +54,7 @@ def _register(
     app: faust.App,
     topic: faust.TopicT,
     source: str,
-    decoder: msgspec.json.Decoder[Any],
+    decoder: BatchDecoder[Any],
     settings: Settings,
     outage: Outage,
 ) -> None:

@@ -1,8 +1,8 @@
 """`chorus bench sink`: rows/s of the sink path against the clickhouse-driver insert ceiling.
 
-The sink path is what a sink agent does without Kafka: JSON follows arrive as
-micro-batch messages (up to 1,000 newline-separated records each, as
-`agents.KafkaOutput` writes them); `Sink.add()` decodes each message into
+The sink path is what a sink agent does without Kafka: follows arrive as
+micro-batch messages (up to 1,000 records each, as columns: `schemas.columnar`,
+as `agents.KafkaOutput` writes them); `Sink.add()` decodes each message into
 its table's columns, `Sink.submit()` hands every full batch to the writer (the
 insert, in a thread; as in the sink agents, the next batch is decoded once it
 is in) and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The
@@ -32,26 +32,27 @@ from typing import Any
 from pipeline import warehouse
 from pipeline.settings import Settings
 from pipeline.sink import Sink
-from schemas import events
+from schemas import columnar
+from schemas.columnar import BatchDecoder
 from schemas.events import Follow
 
 
-def follows(n: int) -> list[bytes]:
+def follows(n: int) -> list[Follow]:
     start = datetime(2026, 3, 2, tzinfo=UTC)
     return [
-        events.encoder.encode(
-            Follow(event_id=f"ev-{i:09d}", occurred_at=start + timedelta(seconds=i // 100),
-                   network="x", account_id=f"@employee{i % 2500}",
-                   follower_id=f"p{(i * 2654435761) % 10**12:032x}",
-                   action="follow" if i % 10 else "unfollow")
-        )
+        Follow(event_id=f"ev-{i:09d}", occurred_at=start + timedelta(seconds=i // 100),
+               network="x", account_id=f"@employee{i % 2500}",
+               follower_id=f"p{(i * 2654435761) % 10**12:032x}",
+               action="follow" if i % 10 else "unfollow")
         for i in range(n)
     ]  # fmt: skip
 
 
-def messages(records: list[bytes], per_message: int) -> list[bytes]:
+def messages(records: list[Follow], per_message: int) -> list[bytes]:
     """The records as the micro-batch messages a sink agent reads."""
-    return [b"\n".join(records[i : i + per_message]) for i in range(0, len(records), per_message)]
+    return [
+        columnar.encode(records[i : i + per_message]) for i in range(0, len(records), per_message)
+    ]
 
 
 def run(argv: list[str]) -> dict[str, Any]:
@@ -71,9 +72,8 @@ def run(argv: list[str]) -> dict[str, Any]:
     records = follows(args.rows)
     payloads = messages(records, args.records_per_message)
     table = warehouse.TABLES[Follow]
-    decoder = events.decoder_for(Follow)
     blocks = [
-        table.to_columns([decoder.decode(r) for r in records[i : i + args.batch_rows]])
+        table.to_columns(records[i : i + args.batch_rows])
         for i in range(0, args.rows, args.batch_rows)
     ]
 
@@ -84,7 +84,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     async def sink_path() -> None:
         sink = Sink(
             "follows",
-            decoder,
+            BatchDecoder(Follow),
             lambda t, block: warehouse.insert_columns(client, t, block),
             max_rows=args.batch_rows,
             max_seconds=3600,

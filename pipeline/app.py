@@ -27,8 +27,8 @@ chorus.raw holds one JSON event per message, as producers send them; faust's
 per-message machinery costs more than Chorus's work on an event, so the ingest
 agent gets chorus.raw in fetched batches from its own consumer (group
 `Settings.ingest_group`, see `agents/ingest.py`), and every topic Chorus writes
-holds micro-batches of records (`agents.KafkaOutput`): faust's cost is paid
-once per batch.
+holds micro-batches of records, as columns (`agents.KafkaOutput`,
+`schemas.columnar`): faust's cost is paid once per batch.
 Topics whose consumer keeps one global state (the audience graph, the spike
 detector) have one partition; the others (raw, engagement) have
 `CHORUS_PARTITIONS`. Posts have one partition so that the spike detector sees

@@ -1,7 +1,7 @@
 """Batched, replay-safe writes of Kafka payloads into ClickHouse, knowing nothing of Kafka.
 
-`Sink.add()` decodes one message's micro-batch (newline-separated records, see
-`agents.KafkaOutput`) in one call and adds its records to their tables' columns;
+`Sink.add()` decodes one message (a run of records as columns, see
+`schemas.columnar`) and adds them to their table's columns;
 `Sink.submit()` hands what is buffered to the writer, which inserts every
 table's rows in a thread and then calls the batch's `written` callback (the
 agent's acks). Batches are written, and their callbacks called, strictly in
@@ -22,9 +22,10 @@ meanwhile, which is the backpressure, and acks nothing, so nothing is lost.
 `flush()` is `submit` plus waiting until everything is in. A replayed batch is
 harmless: the tables collapse copies (see sql/).
 
-Records that do not decode become their message's `DeadLetter` (reason
-`sink_decode`) in the same batch, while the message's other records are stored:
-the stream goes on, and the offset is committed only once the dead letter is.
+A message that does not decode becomes a `DeadLetter` (reason `sink_decode`)
+in the same batch, its bytes kept whole: the stream goes on, and the offset is
+committed only once the dead letter is. Only Chorus writes these topics, so
+such a message is a bug or a stranger's, not one bad record among good ones.
 
 One `Outage` is shared by all sinks of a worker, so an outage is one WARNING
 when it starts and one INFO when it ends, however many sinks retry.
@@ -46,6 +47,7 @@ import msgspec
 
 from pipeline.observability import SINK_BATCH_ROWS, SINK_INSERT_SECONDS, SINK_RETRIES
 from pipeline.warehouse import TABLES, TRANSIENT_ERRORS, Block, Table
+from schemas.columnar import BatchDecoder
 from schemas.dead_letter import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ class Sink:
     def __init__(
         self,
         source: str,
-        decoder: msgspec.json.Decoder[Any],
+        decoder: BatchDecoder[Any],
         insert: Insert,
         *,
         max_rows: int = 5000,
@@ -135,10 +137,7 @@ class Sink:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.source = source
-        self.decode = decoder.decode
-        self.decode_lines = decoder.decode_lines
-        # A decoder of one Struct type files a whole micro-batch at once; a union sorts each record.
-        self.kind: type | None = decoder.type if _is_struct(decoder.type) else None
+        self.decoder = decoder
         self.insert = insert
         self.max_rows = max_rows
         self.max_seconds = max_seconds
@@ -158,65 +157,32 @@ class Sink:
         topic/partition/offset say where the message came from, for dead letters.
         """
         try:
-            records = self.decode_lines(payload)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            self._file(self._decode_each(payload, topic, partition, offset))
+            columns = self.decoder.columns(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error(
+                "sink %s: %s[%d]@%d does not decode: %s",
+                *(self.source, topic, partition, offset, exc),
+            )
+            letter = DeadLetter(
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                raw=payload,
+                reason=SINK_DECODE,
+                message=str(exc),
+                failed_at=datetime.now(UTC),
+            )
+            self._extend(DeadLetter, TABLES[DeadLetter].to_columns([letter]))
         else:
-            if self.kind is None:
-                self._file(records)
-            elif records:
-                self._extend(self.kind, records)
+            kind = self.decoder.kind_of(columns)
+            self._extend(kind, TABLES[kind].from_columns(columns))
         return self.due
 
-    def _decode_each(self, payload: bytes, topic: str, partition: int, offset: int) -> list[Any]:
-        """The records of a message that failed as a whole, and one dead letter for the bad ones.
-
-        Dead letters are keyed on the message's position in Kafka (so a replay
-        collapses): the letter's `raw` holds the message's undecodable records,
-        newline-separated like the message, and `message` says what is wrong
-        with each (numbered from 1 among the message's records).
-        """
-        records: list[Any] = []
-        bad: list[bytes] = []
-        errors: list[str] = []
-        lines = (line for line in payload.split(b"\n") if line.strip(b" \t\r"))  # as decode_lines
-        for number, line in enumerate(lines, 1):
-            try:
-                records.append(self.decode(line))
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                bad.append(line)
-                errors.append(f"record {number}: {exc}")
-        message = "; ".join(errors)
-        log.error(
-            "sink %s: %s[%d]@%d holds records that do not decode: %s",
-            *(self.source, topic, partition, offset, message),
-        )
-        letter = DeadLetter(
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            raw=b"\n".join(bad),
-            reason=SINK_DECODE,
-            message=message,
-            failed_at=datetime.now(UTC),
-        )
-        return [*records, letter]
-
-    def _file(self, records: list[Any]) -> None:
-        by_kind: dict[type, list[Any]] = {}
-        for record in records:
-            by_kind.setdefault(type(record), []).append(record)
-        for kind, of_kind in by_kind.items():
-            self._extend(kind, of_kind)
-
-    def _extend(self, kind: type, records: list[Any]) -> None:
-        # Columns grow message by message, while the records just decoded are still in the
-        # CPU's cache: built from a whole batch at once, they cost half as much again.
-        built = TABLES[kind].to_columns(records)
-        columns = self.pending.setdefault(kind, [[] for _ in built])
-        for column, part in zip(columns, built, strict=True):
+    def _extend(self, kind: type, block: Block) -> None:
+        columns = self.pending.setdefault(kind, [[] for _ in block])
+        for column, part in zip(columns, block, strict=True):
             column.extend(part)
-        self._count(len(records))
+        self._count(len(block[0]))
 
     def _count(self, rows: int) -> None:
         self.rows += rows
@@ -303,7 +269,3 @@ class Sink:
                 SINK_BATCH_ROWS.labels(write.table.name).observe(write.rows)
                 self.outage.succeeded()
                 return
-
-
-def _is_struct(kind: object) -> bool:
-    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)

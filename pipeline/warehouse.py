@@ -12,7 +12,8 @@ out), so the same migrations are applied by clickhouse-driver to the local
 18.16 server and, in the tests, by chdb to current ClickHouse.
 
 `TABLES` maps each record type (schemas/) to its table and turns a batch of
-records into columns, which clickhouse-driver inserts without transposing.
+records, or a message's columns (`schemas.columnar`), into the table's columns,
+which clickhouse-driver inserts without transposing.
 """
 
 from __future__ import annotations
@@ -236,66 +237,77 @@ def migrator(settings: Settings, directory: Path = SQL_DIR) -> Migrator:
 
 # The columns of each record type ----------------------------------------------
 
-Columns = Callable[[Sequence[Any]], list[Any]]
 Block = list[list[Any]]  # records as columns, as clickhouse-driver inserts them
 
 
-def _field(name: str) -> Columns:
-    get = attrgetter(name)
-    return lambda records: list(map(get, records))
+@dataclass(frozen=True)
+class Column:
+    """A table column: a record field's values, as they are or converted for ClickHouse.
+
+    Defined on a field's values rather than on records, so that the sink can
+    build it from a message's columns (`schemas.columnar`) as well as from records.
+    """
+
+    field: str
+    convert: Callable[[list[Any]], list[Any]] | None = None
+
+    def of_values(self, values: list[Any]) -> list[Any]:
+        return values if self.convert is None else self.convert(values)
 
 
-def _seconds(name: str) -> Columns:
-    """A datetime as Unix seconds: clickhouse-driver sends ints as they are, datetimes it converts slowly.
+def _unix_seconds(moments: list[datetime]) -> list[int]:
+    """Datetimes as Unix seconds: clickhouse-driver sends ints as they are, datetimes it converts slowly.
 
     Converting costs more than comparing, and a record mostly shares its time
     with the one before it in a batch: then that one's seconds are reused.
     """
-    get = attrgetter(name)
-
-    def column(records: Sequence[Any]) -> list[int]:
-        seconds: list[int] = []
-        previous: datetime | None = None
-        value = 0
-        for moment in map(get, records):
-            if moment != previous:
-                previous, value = moment, int(moment.timestamp())
-            seconds.append(value)
-        return seconds
-
-    return column
+    seconds: list[int] = []
+    previous: datetime | None = None
+    value = 0
+    for moment in moments:
+        if moment != previous:
+            previous, value = moment, int(moment.timestamp())
+        seconds.append(value)
+    return seconds
 
 
-def _or_empty(name: str) -> Columns:
-    get = attrgetter(name)
-    return lambda records: [get(r) or "" for r in records]
+def _or_empty(name: str) -> Column:
+    return Column(name, lambda values: [value or "" for value in values])
 
 
-def _each(name: str, part: Callable[[Any], Any]) -> Columns:
-    get = attrgetter(name)
-    return lambda records: [[part(item) for item in get(r)] for r in records]
+def _each(name: str, part: Callable[[Any], Any]) -> Column:
+    return Column(name, lambda values: [[part(item) for item in value] for value in values])
 
 
 @dataclass(frozen=True)
 class Table:
-    """A ClickHouse table and how a batch of records becomes its columns."""
+    """A ClickHouse table and how a batch of records, or of a message's columns, becomes its columns."""
 
     name: str
-    columns: dict[str, Columns]
+    columns: dict[str, Column]
 
     @property
     def insert_sql(self) -> str:
         return f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES"
 
     def to_columns(self, records: Sequence[Any]) -> Block:
-        return [column(records) for column in self.columns.values()]
+        return [
+            column.of_values(list(map(attrgetter(column.field), records)))
+            for column in self.columns.values()
+        ]
+
+    def from_columns(self, columns: Any) -> Block:
+        """The table's columns from a message's (`schemas.columnar.columns_type`)."""
+        return [
+            column.of_values(getattr(columns, column.field)) for column in self.columns.values()
+        ]
 
 
-def _table(name: str, *plain: str, **derived: Columns) -> Table:
+def _table(name: str, *plain: str, **derived: Column) -> Table:
     """A table whose columns are the record's fields of the same names, then the derived ones."""
-    columns: dict[str, Columns] = {}
+    columns: dict[str, Column] = {}
     for field in plain:
-        columns[field] = _seconds(field) if field in _TIMES else _field(field)
+        columns[field] = Column(field, _unix_seconds if field in _TIMES else None)
     columns.update(derived)
     return Table(name, columns)
 
@@ -341,8 +353,8 @@ TABLES: dict[type, Table] = {
     AccountStats: _table(
         "account_stats",
         *("event_id", "occurred_at", "network", "account_id", "followers_count"),
-        has_sample=lambda records: [r.follower_sample is not None for r in records],
-        follower_sample=lambda records: [r.follower_sample or [] for r in records],
+        has_sample=Column("follower_sample", lambda samples: [s is not None for s in samples]),
+        follower_sample=Column("follower_sample", lambda samples: [s or [] for s in samples]),
     ),
     SlipUp: _table(
         "slipups",
@@ -381,7 +393,7 @@ TABLES: dict[type, Table] = {
     AlertDelivery: _table(
         "alert_deliveries",
         *("alert_id", "url", "ok", "attempts", "error", "finished_at"),
-        status=lambda records: [r.status or 0 for r in records],
+        status=Column("status", lambda statuses: [status or 0 for status in statuses]),
     ),
     DeadLetter: _table(
         "dead_letters", "topic", "partition", "offset", "raw", "reason", "message", "failed_at"

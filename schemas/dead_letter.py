@@ -6,6 +6,8 @@ from datetime import datetime
 
 import msgspec
 
+from schemas.columnar import BatchDecoder
+
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     topic: str
@@ -17,5 +19,4 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     failed_at: datetime
 
 
-encoder = msgspec.json.Encoder()
-decoder = msgspec.json.Decoder(DeadLetter)
+decoder = BatchDecoder(DeadLetter)

@@ -3,8 +3,9 @@
 Events are msgspec Structs, a tagged union on `type`: one decoder validates a
 whole event in about a microsecond, which is what lets the ingest agent carry
 raw bytes through faust and still keep up with a broker. The same Structs are
-the payload of the typed topics (`chorus.posts`, ...), after ingest has
-normalised them and replaced third-party account ids by pseudonyms.
+the records of the typed topics (`chorus.posts`, ...; `schemas.columnar`),
+after ingest has normalised them and replaced third-party account ids by
+pseudonyms.
 
 `schemas/json/*.schema.json` is the JSON Schema export of these types; a test
 keeps it in step with the code (`python -m schemas.export` rewrites it).
@@ -133,8 +134,3 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 raw_decoder = msgspec.json.Decoder(AnyEvent)
 encoder = msgspec.json.Encoder()
-
-
-def decoder_for(event_type: type[Event]) -> msgspec.json.Decoder:
-    """A decoder for one typed topic's payloads."""
-    return msgspec.json.Decoder(event_type)

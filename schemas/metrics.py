@@ -13,6 +13,8 @@ from typing import Literal
 
 import msgspec
 
+from schemas.columnar import BatchDecoder
+
 ScopeKind = Literal["company", "department", "region", "network"]
 
 
@@ -70,5 +72,4 @@ class CampaignReach(msgspec.Struct, kw_only=True, frozen=True, tag="campaign"):
 
 
 MetricRow = ScopeMetrics | EmployeeReach | CoveragePoint | CampaignReach
-encoder = msgspec.json.Encoder()
-decoder = msgspec.json.Decoder(MetricRow)
+decoder = BatchDecoder(ScopeMetrics, EmployeeReach, CoveragePoint, CampaignReach)

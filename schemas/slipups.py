@@ -7,6 +7,8 @@ from typing import Literal
 
 import msgspec
 
+from schemas.columnar import BatchDecoder
+
 Severity = Literal["low", "medium", "high", "critical"]
 
 
@@ -58,7 +60,6 @@ class AlertDelivery(msgspec.Struct, kw_only=True, frozen=True):
     finished_at: datetime
 
 
-slipup_encoder = msgspec.json.Encoder()
-slipup_decoder = msgspec.json.Decoder(SlipUp)
-alert_decoder = msgspec.json.Decoder(Alert)
-delivery_decoder = msgspec.json.Decoder(AlertDelivery)
+slipup_decoder = BatchDecoder(SlipUp)
+alert_decoder = BatchDecoder(Alert)
+delivery_decoder = BatchDecoder(AlertDelivery)

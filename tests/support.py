@@ -15,10 +15,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from pipeline.services import ClickHouse, Kafka
 from pipeline.settings import PROJECT_ROOT, Settings
+from schemas.columnar import BatchDecoder
+
+T = TypeVar("T", bound=msgspec.Struct)
 
 # Logs and screenshots that a test run leaves for people to look at.
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -108,8 +113,10 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def topic_records(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[bytes]:
-    """Every record in a topic Chorus wrote (micro-batches split into records)."""
+def topic_records(
+    bootstrap: str, topic: str, decoder: BatchDecoder[T], timeout_ms: int = 3000
+) -> list[T]:
+    """Every record in a topic Chorus wrote, its micro-batches decoded (`schemas.columnar`)."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
@@ -119,7 +126,7 @@ def topic_records(bootstrap: str, topic: str, timeout_ms: int = 3000) -> list[by
         consumer_timeout_ms=timeout_ms,
     )
     try:
-        return [record for message in consumer for record in message.value.split(b"\n") if record]
+        return [record for message in consumer for record in decoder.records(message.value)]
     finally:
         consumer.close()
 

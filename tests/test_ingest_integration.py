@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from schemas.dead_letter import decoder as dead_letter_decoder
+from agents.sink import SOURCES
 from tests.support import Worker, topic_records, wait_for
 from tests.test_ingest import VALID, event
 
@@ -63,25 +64,28 @@ def test_a_file_through_ingest_and_the_worker(
     expected = {settings.topic(route): per_type for route in ROUTE_OF.values()}
     expected[settings.topic("dlq")] = len(INVALID)
 
-    def records() -> dict[str, int]:
-        return {topic: len(topic_records(kafka_bootstrap, topic, 1000)) for topic in expected}
+    def counts() -> dict[str, int]:
+        return {
+            settings.topic(route): len(
+                topic_records(kafka_bootstrap, settings.topic(route), SOURCES[route], 1000)
+            )
+            for route in [*ROUTE_OF.values(), "dlq"]
+        }
 
     wait_for(
-        lambda: records() == expected,
+        lambda: counts() == expected,
         timeout=60,
         what=f"typed topics and dead letters to hold {expected}",
     )
 
-    letters = [
-        dead_letter_decoder.decode(record)
-        for record in topic_records(kafka_bootstrap, settings.topic("dlq"))
-    ]
+    letters = topic_records(kafka_bootstrap, settings.topic("dlq"), SOURCES["dlq"])
     assert sorted(letter.raw for letter in letters) == sorted(INVALID)
     assert {letter.topic for letter in letters} == {settings.topic("raw")}
     assert all(letter.reason and letter.message for letter in letters)
 
     # No raw third-party id in any typed topic.
     for route in ROUTE_OF.values():
-        payload = b"".join(topic_records(kafka_bootstrap, settings.topic(route)))
+        records = topic_records(kafka_bootstrap, settings.topic(route), SOURCES[route])
+        payload = b"".join(map(msgspec.json.encode, records))
         for secret in (b'"bob"', b'"carol"', b'"dave"', b"bob@social"):
             assert secret not in payload

@@ -4,9 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from datetime import UTC, datetime
+
+import msgspec
 
 from agents import KafkaOutput
 from pipeline.settings import Settings
+from schemas.dead_letter import DeadLetter
+from schemas.events import Follow
+
+
+def follow(event_id: str) -> Follow:
+    return Follow(event_id=event_id, occurred_at=datetime(2026, 3, 2, tzinfo=UTC), network="x",
+                  account_id="@a", follower_id="p1", action="follow")  # fmt: skip
+
+
+def letter(offset: int) -> DeadLetter:
+    return DeadLetter(topic="chorus.raw", partition=0, offset=offset, raw=b"?", reason="not_json",
+                      message="", failed_at=datetime(2026, 3, 2, tzinfo=UTC))  # fmt: skip
+
+
+def event_ids(message: bytes) -> list[str]:
+    ids: list[str] = msgspec.json.decode(message)["event_id"]
+    return ids
 
 
 class Broker:
@@ -33,32 +53,60 @@ class Broker:
                 delivery.set_result(None)
 
 
-def output_on(broker: Broker) -> KafkaOutput:
-    output = KafkaOutput(Settings(), max_records=2)
+def output_on(broker: Broker, max_bytes: int = 512 * 1024) -> KafkaOutput:
+    output = KafkaOutput(Settings(), max_records=2, max_bytes=max_bytes)
     output._producer = broker  # type: ignore[assignment]
     return output
 
 
+async def flushed(output: KafkaOutput, broker: Broker) -> list[tuple[str, int, bytes]]:
+    broker.metadata.set()
+    sending = asyncio.ensure_future(output.flush())
+    await asyncio.sleep(0)
+    broker.deliver()
+    await sending
+    return broker.sent
+
+
 def test_records_go_to_their_keys_partition_in_micro_batches() -> None:
-    async def scenario() -> list[tuple[str, int, bytes]]:
+    async def scenario() -> list[tuple[str, int, list[str]]]:
         broker = Broker()
-        broker.metadata.set()
         output = output_on(broker)
-        for value in (b"a", b"b", b"c"):
-            output.add("wide", b"key", value)
-        output.add("narrow", None, b"d")
-        sending = asyncio.ensure_future(output.flush())
-        await asyncio.sleep(0)
-        broker.deliver()
-        await sending
-        return broker.sent
+        for event_id in ("a", "b", "c"):
+            output.add("wide", b"key", follow(event_id))
+        output.add("narrow", None, follow("d"))
+        return [(t, p, event_ids(m)) for t, p, m in await flushed(output, broker)]
 
     partition = zlib.crc32(b"key") % 4
     assert asyncio.run(scenario()) == [
-        ("wide", partition, b"a\nb"),
-        ("wide", partition, b"c"),
-        ("narrow", 0, b"d"),
+        ("wide", partition, ["a", "b"]),
+        ("wide", partition, ["c"]),
+        ("narrow", 0, ["d"]),
     ]
+
+
+def test_a_message_holds_one_type_and_the_order_of_add_holds() -> None:
+    async def scenario() -> list[tuple[str, list[int]]]:
+        broker = Broker()
+        output = output_on(broker)
+        for record in (letter(1), follow("a"), letter(2)):
+            output.add("narrow", None, record)
+        return [(msgspec.json.decode(m).get("type", ""), msgspec.json.decode(m).get("offset", []))
+                for _, _, m in await flushed(output, broker)]  # fmt: skip
+
+    assert asyncio.run(scenario()) == [("", [1]), ("follow", []), ("", [2])]
+
+
+def test_a_message_over_max_bytes_is_halved_until_it_fits() -> None:
+    async def scenario() -> list[list[str]]:
+        broker = Broker()
+        output = output_on(broker, max_bytes=len(msgspec.json.encode(follow("a"))) + 50)
+        output.max_records = 4
+        for event_id in "abcd":
+            output.add("narrow", None, follow(event_id))
+        return [event_ids(m) for _, _, m in await flushed(output, broker)]
+
+    assert asyncio.run(scenario()) == [["a"], ["b"], ["c"], ["d"]]
 
 
 def test_a_flush_waits_for_what_another_agents_send_took_of_its_records() -> None:
@@ -67,15 +115,15 @@ def test_a_flush_waits_for_what_another_agents_send_took_of_its_records() -> Non
     async def scenario() -> None:
         broker = Broker()
         output = output_on(broker)
-        output.add("wide", b"k1", b"first")
+        output.add("wide", b"k1", follow("first"))
         first = asyncio.ensure_future(output.flush())
         await asyncio.sleep(0)  # the first send waits for the topic's metadata
-        output.add("narrow", b"k2", b"second")  # a new topic while the first send is busy
+        output.add("narrow", b"k2", follow("second"))  # a new topic while the first send is busy
         second = asyncio.ensure_future(output.flush())
         broker.metadata.set()
         for _ in range(5):
             await asyncio.sleep(0)
-        assert [value for _, _, value in broker.sent] == [b"first", b"second"]
+        assert [event_ids(value) for _, _, value in broker.sent] == [["first"], ["second"]]
         assert not first.done() and not second.done()  # neither before the broker has both
         broker.deliver()
         await asyncio.gather(first, second)

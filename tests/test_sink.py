@@ -14,23 +14,20 @@ from clickhouse_driver.errors import NetworkError
 
 from pipeline.sink import SINK_DECODE, Backoff, Outage, Sink
 from pipeline.warehouse import Block, Table
-from schemas import events, metrics
+from schemas import columnar, metrics
+from schemas.columnar import BatchDecoder
 from schemas.events import Follow
 from schemas.metrics import CoveragePoint, ScopeMetrics
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def follow(i: int) -> bytes:
-    return events.encoder.encode(
-        Follow(event_id=f"f{i}", occurred_at=T, network="x", account_id="@a",
-               follower_id=f"p{i}", action="follow")
+def follows(*ids: int) -> bytes:
+    """One Kafka message of follows, as `agents.KafkaOutput` writes it."""
+    return columnar.encode(
+        [Follow(event_id=f"f{i}", occurred_at=T, network="x", account_id="@a",
+                follower_id=f"p{i}", action="follow") for i in ids]
     )  # fmt: skip
-
-
-def micro_batch(*records: bytes) -> bytes:
-    """One Kafka message as `agents.KafkaOutput` writes it."""
-    return b"\n".join(records)
 
 
 class FakeClickHouse:
@@ -71,7 +68,7 @@ class Clock:
 def make_sink(clickhouse: FakeClickHouse, clock: Clock, **options: Any) -> Sink:
     return Sink(
         "follows",
-        events.decoder_for(Follow),
+        BatchDecoder(Follow),
         clickhouse.insert,
         clock=clock,
         sleep=clock.sleep,
@@ -84,11 +81,11 @@ def test_a_batch_is_due_when_full_or_old_enough() -> None:
     clock = Clock()
     sink = make_sink(FakeClickHouse(), clock, max_rows=3, max_seconds=1.0)
     assert not sink.due
-    assert not sink.add(follow(1))
-    assert not sink.add(follow(2))
-    assert sink.add(follow(3))
+    assert not sink.add(follows(1))
+    assert not sink.add(follows(2))
+    assert sink.add(follows(3))
     asyncio.run(sink.flush())
-    assert not sink.add(follow(4))
+    assert not sink.add(follows(4))
     clock.now += 1.0
     assert sink.due
 
@@ -97,7 +94,7 @@ def test_flush_inserts_each_table_once_and_empties_the_buffer() -> None:
     clickhouse, clock = FakeClickHouse(), Clock()
     sink = make_sink(clickhouse, clock)
     for i in range(10):
-        sink.add(follow(i))
+        sink.add(follows(i))
     assert asyncio.run(sink.flush()) == 10
     assert clickhouse.calls == 1
     assert clickhouse.event_ids() == [f"f{i}" for i in range(10)]
@@ -108,45 +105,45 @@ def test_flush_inserts_each_table_once_and_empties_the_buffer() -> None:
 def test_metrics_rows_go_to_their_own_tables() -> None:
     clickhouse = FakeClickHouse()
     sink = Sink("metrics", metrics.decoder, clickhouse.insert)
-    sink.add(metrics.encoder.encode(
+    sink.add(columnar.encode([
         ScopeMetrics(snapshot_id="s", taken_at=T, scope_kind="company", scope="", employees=1,
                      naive_reach=2, distinct_accounts=2, distinct_persons=2, estimated_persons=2.0,
-                     ci_low=2.0, ci_high=2.0)))  # fmt: skip
-    sink.add(metrics.encoder.encode(
+                     ci_low=2.0, ci_high=2.0)]))  # fmt: skip
+    sink.add(columnar.encode([
         CoveragePoint(snapshot_id="s", taken_at=T, rank=1, employee_id="e", new_persons=2,
-                      cumulative_persons=2, cumulative_share=1.0)))  # fmt: skip
+                      cumulative_persons=2, cumulative_share=1.0)]))  # fmt: skip
     asyncio.run(sink.flush())
     assert sorted(clickhouse.rows) == ["community_scopes", "coverage_curve"]
 
 
-def test_an_invalid_payload_becomes_a_dead_letter_and_the_rest_goes_on(
+def test_a_message_that_does_not_decode_becomes_a_dead_letter_and_the_rest_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clickhouse = FakeClickHouse()
     sink = make_sink(clickhouse, Clock())
-    sink.add(follow(1), "chorus.follows", 0, 41)
+    sink.add(follows(1, 2), "chorus.follows", 0, 41)
     sink.add(b'{"event_id": 7}', "chorus.follows", 0, 42)
-    sink.add(follow(3), "chorus.follows", 0, 43)
+    sink.add(follows(3), "chorus.follows", 0, 43)
     asyncio.run(sink.flush())
-    assert clickhouse.event_ids() == ["f1", "f3"]
+    assert clickhouse.event_ids() == ["f1", "f2", "f3"]
     [letter] = clickhouse.rows["dead_letters"]
     assert (letter["topic"], letter["partition"], letter["offset"]) == ("chorus.follows", 0, 42)
     assert (letter["reason"], letter["raw"]) == (SINK_DECODE, b'{"event_id": 7}')
-    assert "do not decode" in caplog.text
+    assert letter["message"] == "Expected `array`, got `int` - at `$.event_id`"
+    assert "chorus.follows[0]@42 does not decode" in caplog.text
 
 
-def test_a_micro_batch_is_decoded_at_once_and_its_bad_records_become_its_dead_letter() -> None:
+def test_one_bad_record_makes_its_whole_message_a_dead_letter_bytes_kept() -> None:
     clickhouse = FakeClickHouse()
-    sink = make_sink(clickhouse, Clock(), max_rows=4)
-    assert not sink.add(micro_batch(follow(1), follow(2), b"", follow(3)), "chorus.follows", 1, 7)
-    assert sink.rows == 3  # the blank line is no record
-    assert sink.add(micro_batch(follow(4), b'{"type": "follow"}', b"\xff", follow(5)), "t", 1, 8)
+    sink = make_sink(clickhouse, Clock())
+    bad = follows(4, 5).replace(b'"f5"', b'""')
+    sink.add(bad, "chorus.follows", 1, 8)
+    sink.add(follows(6), "chorus.follows", 1, 9)
     asyncio.run(sink.flush())
-    assert clickhouse.event_ids() == ["f1", "f2", "f3", "f4", "f5"]
+    assert clickhouse.event_ids() == ["f6"]
     [letter] = clickhouse.rows["dead_letters"]  # one per message: the table's key is its position
-    assert (letter["offset"], letter["raw"]) == (8, b'{"type": "follow"}\n\xff')
-    assert letter["message"].startswith("record 2: Object missing required field")
-    assert "; record 3: JSON is malformed" in letter["message"]
+    assert (letter["offset"], letter["raw"]) == (8, bad)
+    assert letter["message"] == "Expected `str` of length >= 1 - at `$.event_id[1]`"
 
 
 def test_while_clickhouse_is_down_flush_retries_with_growing_jittered_delays(
@@ -155,7 +152,7 @@ def test_while_clickhouse_is_down_flush_retries_with_growing_jittered_delays(
     clickhouse, clock = FakeClickHouse(failures=12), Clock()
     sink = make_sink(clickhouse, clock)
     for i in range(5):
-        sink.add(follow(i))
+        sink.add(follows(i))
     with caplog.at_level(logging.INFO, logger="pipeline.sink"):
         assert asyncio.run(sink.flush()) == 5
     assert clickhouse.calls == 13
@@ -190,7 +187,7 @@ def test_a_table_written_before_a_failure_is_not_written_again() -> None:
 
     clickhouse = FailSecondTable(failures=2)
     sink = make_sink(clickhouse, Clock())
-    sink.add(follow(1))
+    sink.add(follows(1))
     sink.add(b"not json", "t", 0, 1)
     asyncio.run(sink.flush())
     assert len(clickhouse.rows["follows"]) == 1
@@ -228,9 +225,9 @@ def test_submit_returns_while_its_batch_is_inserted_and_acks_follow_each_insert_
         return written
 
     async def run() -> None:
-        sink.add(micro_batch(follow(1), follow(2)))
+        sink.add(follows(1, 2))
         assert await sink.submit(ack(1)) == 2  # returns at once: its insert is in flight
-        sink.add(micro_batch(follow(3)))  # decoded while the first batch is inserted
+        sink.add(follows(3))  # decoded while the first batch is inserted
         second = asyncio.create_task(sink.submit(ack(2)))
         await asyncio.sleep(0.1)
         assert not second.done() and acked == []  # two unwritten: the caller waits
@@ -248,7 +245,7 @@ def test_while_clickhouse_is_down_the_next_batch_waits_and_nothing_is_acked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clickhouse = FakeClickHouse(failures=10**9)
-    sink = Sink("follows", events.decoder_for(Follow), clickhouse.insert, max_in_flight=1,
+    sink = Sink("follows", BatchDecoder(Follow), clickhouse.insert, max_in_flight=1,
                 backoff=Backoff(initial=0.001, cap=0.001))  # fmt: skip
     acked: list[int] = []
 
@@ -256,9 +253,9 @@ def test_while_clickhouse_is_down_the_next_batch_waits_and_nothing_is_acked(
         acked.append(1)
 
     async def run() -> None:
-        sink.add(follow(1))
+        sink.add(follows(1))
         await sink.submit(ack)
-        sink.add(follow(2))
+        sink.add(follows(2))
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(sink.submit(ack), 0.3)  # cancelled: gives up what is in flight
 
@@ -280,9 +277,9 @@ def test_an_error_that_is_not_an_outage_reaches_the_caller_and_nothing_is_acked(
         acked.append(1)
 
     async def run() -> None:
-        sink.add(follow(1))
+        sink.add(follows(1))
         await sink.submit(ack)
-        sink.add(follow(2))
+        sink.add(follows(2))
         await sink.submit(ack)
 
     with pytest.raises(TypeError):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import faust
 import pytest
+from aiokafka import AIOKafkaProducer
 from clickhouse_driver import Client
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -27,7 +28,6 @@ from pipeline import warehouse
 from pipeline.app import Topics
 from pipeline.services import ClickHouse
 from pipeline.settings import Settings
-from schemas import events
 from schemas.events import Post
 
 PARTITIONS = 2
@@ -40,13 +40,11 @@ def free_port() -> int:
         return port
 
 
-def posts(n: int, start: int = 0) -> list[bytes]:
+def posts(n: int, start: int = 0) -> list[Post]:
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     return [
-        events.encoder.encode(
-            Post(event_id=f"ev{i}", occurred_at=t0 + timedelta(seconds=i), post_id=f"post{i}",
-                 employee_id=f"emp{i % 7}", network="x", account_id=f"@emp{i % 7}", text="hi")
-        )
+        Post(event_id=f"ev{i}", occurred_at=t0 + timedelta(seconds=i), post_id=f"post{i}",
+             employee_id=f"emp{i % 7}", network="x", account_id=f"@emp{i % 7}", text="hi")
         for i in range(start, start + n)
     ]  # fmt: skip
 
@@ -91,7 +89,7 @@ def sink_app(settings: Settings) -> tuple[faust.App, Topics]:
     return app, topics
 
 
-async def produce(settings: Settings, topic: str, records: list[bytes]) -> None:
+async def produce(settings: Settings, topic: str, records: list[Post]) -> None:
     """Write records as Chorus's agents do: micro-batch messages, keyed over the partitions.
 
     Small micro-batches, so that a sink batch spans several messages.
@@ -103,6 +101,19 @@ async def produce(settings: Settings, topic: str, records: list[bytes]) -> None:
         await output.flush()
     finally:
         await output.stop()
+
+
+async def produce_junk(settings: Settings, topic: str, values: list[bytes]) -> None:
+    """Messages that are not Chorus's, as a stranger's producer could write them."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_options()
+    )
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(settings.topic(topic), value, partition=0)
+    finally:
+        await producer.stop()
 
 
 async def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -136,9 +147,10 @@ def test_sink_agents_store_every_event_once_even_when_replayed(
         try:
             await produce(config, "posts", batch)
             await wait_for(lambda: counts()[:2] == (n, n), 90, f"{n} posts in the views")
-            # The replay with a record that does not decode among its own, then a message of junk.
-            await produce(config, "posts", [*batch, b'{"not": "a post"}'])
-            await produce(config, "posts", [b"\xff"])
+            # The replay, then two messages that do not decode, among their partition's own.
+            await produce(config, "posts", batch)
+            await produce_junk(config, "posts", [b'{"not": "a post"}', b"\xff"])
+            await produce(config, "posts", posts(10))
             await wait_for(lambda: counts()[2] == 2, 90, "the two dead letters")
         finally:
             await app.stop()
@@ -154,8 +166,7 @@ def test_sink_agents_store_every_event_once_even_when_replayed(
 @pytest.mark.clickhouse
 def test_inserting_the_same_batch_twice_counts_once(clickhouse: Client) -> None:
     warehouse.Migrator(clickhouse.execute, warehouse.load_migrations()).migrate()
-    decoder = events.decoder_for(Post)
-    records = [decoder.decode(p) for p in posts(300)]
+    records = posts(300)
     for _ in range(2):
         warehouse.insert(clickhouse, warehouse.TABLES[Post], records)
     assert clickhouse.execute("SELECT sum(posts) FROM daily_activity") == [(300,)]
