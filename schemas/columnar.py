@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Sequence
-from operator import attrgetter
 from typing import Any, Generic, TypeVar, get_type_hints
 
 import msgspec
@@ -61,7 +60,10 @@ def encode(records: Sequence[msgspec.Struct]) -> bytes:
     kind = type(records[0])
     return _encoder.encode(
         columns_type(kind)(
-            **{name: list(map(attrgetter(name), records)) for name in kind.__struct_fields__}
+            **{
+                name: list(map(operator.attrgetter(name), records))
+                for name in kind.__struct_fields__
+            }
         )
     )
 
