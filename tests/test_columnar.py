@@ -16,6 +16,14 @@ from schemas.metrics import CoveragePoint, ScopeMetrics
 from tests.test_warehouse import T0, sample_records
 
 
+def follows(n: int) -> list[Follow]:
+    return [
+        Follow(event_id=f"f{i}", occurred_at=T0, network="x", account_id="@a",
+               follower_id=f"p{i}", action="follow")
+        for i in range(n)
+    ]  # fmt: skip
+
+
 def runs() -> list[list[Any]]:
     ordered = sorted(sample_records(), key=lambda record: type(record).__name__)
     return [list(run) for _, run in itertools.groupby(ordered, type)]
@@ -33,12 +41,7 @@ def test_every_record_type_comes_back_as_it_went(records: list[Any]) -> None:
 
 
 def test_a_message_names_each_field_once() -> None:
-    follows = [
-        Follow(event_id=f"f{i}", occurred_at=T0, network="x", account_id="@a",
-               follower_id=f"p{i}", action="follow")
-        for i in range(3)
-    ]  # fmt: skip
-    assert msgspec.json.decode(columnar.encode(follows)) == {
+    assert msgspec.json.decode(columnar.encode(follows(3))) == {
         "type": "follow",
         "network": ["x", "x", "x"],
         "account_id": ["@a", "@a", "@a"],
@@ -72,19 +75,12 @@ def test_a_message_that_is_not_the_topics_is_refused(message: bytes, error: str)
 
 
 def test_columns_of_different_lengths_are_refused() -> None:
-    follows = [
-        Follow(event_id=f"f{i}", occurred_at=T0, network="x", account_id="@a",
-               follower_id=f"p{i}", action="follow")
-        for i in range(2)
-    ]  # fmt: skip
-    ragged = columnar.encode(follows).replace(b'"event_id":["f0","f1"]', b'"event_id":["f0"]')
+    ragged = columnar.encode(follows(2)).replace(b'"event_id":["f0","f1"]', b'"event_id":["f0"]')
     with pytest.raises(msgspec.ValidationError, match=r"different lengths \[1, 2\]"):
         BatchDecoder(Follow).columns(ragged)
 
 
 def test_a_value_is_validated_as_in_the_record() -> None:
-    follow = Follow(event_id="f1", occurred_at=T0, network="x", account_id="@a",
-                    follower_id="p1", action="follow")  # fmt: skip
-    message = columnar.encode([follow]).replace(b'"event_id":["f1"]', b'"event_id":[""]')
+    message = columnar.encode(follows(1)).replace(b'"event_id":["f0"]', b'"event_id":[""]')
     with pytest.raises(msgspec.ValidationError, match=r"length >= 1 - at `\$.event_id\[0\]`"):
         BatchDecoder(Follow).columns(message)
