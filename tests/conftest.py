@@ -9,14 +9,16 @@ would hide a broken setup.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
 
+from pipeline import warehouse
+from pipeline.app import delete_topics
 from pipeline.services import port_open
 from pipeline.settings import Settings
 from tests.support import ARTIFACTS, Worker, free_port
@@ -60,8 +62,8 @@ def kafka_bootstrap(request: pytest.FixtureRequest, settings: Settings) -> str:
 
 
 @pytest.fixture
-def unique_topic() -> str:
-    return f"test.{uuid.uuid4().hex[:12]}"
+def unique_topic(namespace: Settings) -> str:
+    return namespace.topic("smoke")
 
 
 @pytest.fixture
@@ -85,26 +87,41 @@ def clickhouse(request: pytest.FixtureRequest, settings: Settings) -> Iterator[C
 
 
 @pytest.fixture
-def worker_factory(
-    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
-) -> Iterator[Callable[..., Worker]]:
-    """Workers on a namespace of their own: topic prefix, app id, ClickHouse database."""
+def namespace(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """Settings on a namespace of their own (topic prefix, app id, ClickHouse database).
+
+    Its topics and database are removed afterwards: left behind, every test
+    run would add hundreds of partitions to the local broker, which then takes
+    minutes to start.
+    """
     _require_marker(request, "kafka")
-    namespace = f"t{uuid.uuid4().hex[:10]}"
+    name = f"t{uuid.uuid4().hex[:10]}"
+    scoped = dataclasses.replace(settings, topic_prefix=name, app_id=name, clickhouse_database=name)
+    yield scoped
+    delete_topics(scoped)
+    if port_open(scoped.clickhouse_port, scoped.clickhouse_host):
+        warehouse.drop_database(scoped)
+
+
+@pytest.fixture
+def worker_factory(
+    request: pytest.FixtureRequest, namespace: Settings
+) -> Iterator[Callable[..., Worker]]:
+    """Workers on a namespace of their own, stopped before it is removed."""
     workers: list[Worker] = request.node.stash.setdefault(WORKERS, [])
 
     def make(**overrides: str) -> Worker:
         env = {
-            "CHORUS_TOPIC_PREFIX": namespace,
-            "CHORUS_APP_ID": namespace,
-            "CHORUS_CLICKHOUSE_DATABASE": namespace,
+            "CHORUS_TOPIC_PREFIX": namespace.topic_prefix,
+            "CHORUS_APP_ID": namespace.app_id,
+            "CHORUS_CLICKHOUSE_DATABASE": namespace.clickhouse_database,
             "CHORUS_WORKER_PORT": str(free_port()),
             **overrides,
         }
         worker = Worker(
             Settings.from_env({**os.environ, **env}),
             env,
-            ARTIFACTS / "workers" / f"{namespace}-{len(workers)}.log",
+            ARTIFACTS / "workers" / f"{namespace.app_id}-{len(workers)}.log",
         )
         workers.append(worker)
         return worker

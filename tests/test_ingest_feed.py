@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 from functools import partial
 
 import pytest
@@ -41,21 +40,18 @@ async def _offsets(feed: RawFeed, handoff: Handoff, count: int) -> list[int]:
     return seen
 
 
-def _thirty_raw_events(settings: Settings) -> tuple[Settings, LagProbe]:
-    """A namespace of its own with 30 events in a one-partition chorus.raw, read 10 at a time."""
-    namespace = f"feed{uuid.uuid4().hex[:8]}"
-    feed_settings = dataclasses.replace(
-        settings, topic_prefix=namespace, app_id=namespace, partitions=1, batch_rows=10
-    )
+def _thirty_raw_events(namespace: Settings) -> tuple[Settings, LagProbe]:
+    """30 events in a one-partition chorus.raw, read 10 at a time."""
+    feed_settings = dataclasses.replace(namespace, partitions=1, batch_rows=10)
     declare_topics(feed_settings)
     produce(feed_settings, [b'{"n": %d}' % n for n in range(30)])
     return feed_settings, LagProbe(feed_settings, [feed_settings.topic("raw")])
 
 
 def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
-    kafka_bootstrap: str, settings: Settings
+    kafka_bootstrap: str, namespace: Settings
 ) -> None:
-    feed_settings, probe = _thirty_raw_events(settings)
+    feed_settings, probe = _thirty_raw_events(namespace)
 
     async def scenario() -> tuple[list[int], int, list[int], int]:
         handoff = Handoff()
@@ -84,10 +80,10 @@ def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
 
 
 def test_a_failed_write_keeps_the_batches_after_it_from_committing(
-    kafka_bootstrap: str, settings: Settings
+    kafka_bootstrap: str, namespace: Settings
 ) -> None:
     """Batches settle in order: the one after a failed write is confirmed but must not commit."""
-    feed_settings, probe = _thirty_raw_events(settings)
+    feed_settings, probe = _thirty_raw_events(namespace)
 
     async def scenario() -> tuple[int, list[int]]:
         handoff = Handoff()
@@ -134,13 +130,10 @@ def test_a_batch_that_vanished_before_the_agent_is_noticed(settings: Settings) -
 
 
 def test_the_ingest_group_shares_raw_by_weight_and_a_new_weight_rejoins(
-    kafka_bootstrap: str, settings: Settings
+    kafka_bootstrap: str, namespace: Settings
 ) -> None:
     """The worker holding the one-partition topics takes one of four partitions, its peer three."""
-    namespace = f"feed{uuid.uuid4().hex[:8]}"
-    feed_settings = dataclasses.replace(
-        settings, topic_prefix=namespace, app_id=namespace, partitions=4, batch_seconds=0.2
-    )
+    feed_settings = dataclasses.replace(namespace, partitions=4, batch_seconds=0.2)
     declare_topics(feed_settings)
     weights = {"holder": HOLDER_WEIGHT, "peer": PEER_WEIGHT}
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -49,12 +48,9 @@ def posts(n: int, start: int = 0) -> list[Post]:
     ]  # fmt: skip
 
 
-def sink_settings(base: Settings, database: str, **overrides: object) -> Settings:
-    prefix = f"test{uuid.uuid4().hex[:10]}"
+def sink_settings(namespace: Settings, database: str, **overrides: object) -> Settings:
     return replace(
-        base,
-        topic_prefix=prefix,
-        app_id=prefix,
+        namespace,
         clickhouse_database=database,
         batch_rows=500,
         insert_rows=500,
@@ -128,10 +124,10 @@ async def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None
 @pytest.mark.kafka
 @pytest.mark.clickhouse
 def test_sink_agents_store_every_event_once_even_when_replayed(
-    kafka_bootstrap: str, clickhouse: Client, settings: Settings
+    kafka_bootstrap: str, clickhouse: Client, namespace: Settings
 ) -> None:
     n = 1200
-    config = sink_settings(settings, clickhouse.connection.database)
+    config = sink_settings(namespace, clickhouse.connection.database)
     warehouse.Migrator(clickhouse.execute, warehouse.load_migrations()).migrate()
     app, _ = sink_app(config)
     batch = posts(n)
@@ -179,7 +175,7 @@ def test_inserting_the_same_batch_twice_counts_once(clickhouse: Client) -> None:
 @pytest.mark.clickhouse
 def test_stopping_clickhouse_mid_stream_loses_nothing_and_counts_nothing_twice(
     kafka_bootstrap: str,
-    settings: Settings,
+    namespace: Settings,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -188,7 +184,7 @@ def test_stopping_clickhouse_mid_stream_loses_nothing_and_counts_nothing_twice(
     )
     server = ClickHouse(private)
     server.up(print)
-    config = sink_settings(settings, "chorus", clickhouse_port=private.clickhouse_port)
+    config = sink_settings(namespace, "chorus", clickhouse_port=private.clickhouse_port)
     client = warehouse.client(config, connect_timeout=2, send_receive_timeout=10)
     try:
         warehouse.migrator(config).migrate()

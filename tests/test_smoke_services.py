@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import faust
 import pytest
@@ -11,6 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clickhouse_driver import Client
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+
+from pipeline.settings import Settings
 
 
 @pytest.mark.kafka
@@ -59,13 +60,15 @@ class Greeting(faust.Record, serializer="json"):
 
 
 @pytest.mark.kafka
-def test_faust_app_round_trips_a_record(kafka_bootstrap: str, unique_topic: str) -> None:
+def test_faust_app_round_trips_a_record(
+    kafka_bootstrap: str, unique_topic: str, namespace: Settings
+) -> None:
     # A consumer group only sees topics that exist when it joins.
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     admin.create_topics([NewTopic(unique_topic, num_partitions=1, replication_factor=1)])
     admin.close()
     app = faust.App(
-        f"chorus-smoke-{uuid.uuid4().hex[:8]}",
+        namespace.app_id,
         broker=f"kafka://{kafka_bootstrap}",
         store="memory://",
         web_enabled=False,
