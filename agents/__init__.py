@@ -211,9 +211,8 @@ class KafkaOutput:
         self.max_bytes = max_bytes
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
-        self._pending: dict[
-            str, list[tuple[bytes | None, msgspec.Struct]]
-        ] = {}  # topic -> (key, record)
+        # topic -> (key, record)
+        self._pending: dict[str, list[tuple[bytes | None, msgspec.Struct]]] = {}
         self._sending = asyncio.Lock()
         self._handed: asyncio.Future[list[object]] | None = None  # what `send` handed over last
 
@@ -330,7 +329,7 @@ async def replay(
             for message in fetched.get(partition, ()):
                 if message.offset >= end:
                     break
-                records = decoder.records(message.value or b"")
+                records = records_of(decoder, message.value, topic, 0, message.offset)
                 apply(records)
                 applied += len(records)
                 await asyncio.sleep(0)  # the worker's other agents go on meanwhile
@@ -339,12 +338,33 @@ async def replay(
     return applied
 
 
+def records_of(
+    decoder: BatchDecoder[T], value: bytes | None, topic: str, partition: int, offset: int
+) -> list[T]:
+    """The records of one message; none, and an ERROR, if it does not decode.
+
+    Only Chorus writes these topics, so such a message is a bug or a
+    stranger's: the topic's sink keeps it as a dead letter, and the agents
+    that work on records go on without it rather than stop.
+    """
+    try:
+        return decoder.records(value or b"")
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        log.error(
+            "%s[%d]@%d does not decode, skipped (its sink keeps it as a dead letter): %s",
+            *(topic, partition, offset, exc),
+        )
+        return []
+
+
 def decoded(events: Sequence[EventT], decoder: BatchDecoder[T]) -> list[T]:
     """The records of a batch of micro-batch messages (see `KafkaOutput`), decoded, in order."""
     records: list[T] = []
     for event in events:
         message = event.message
-        message_records = decoder.records(message.value or b"")
+        message_records = records_of(
+            decoder, message.value, message.topic, message.partition, message.offset
+        )
         RECORDS_IN.labels(message.topic).inc(len(message_records))
         records += message_records
     return records

@@ -120,8 +120,8 @@ def register(
 
     @app.agent(topics.employees, name="monitor-roster")
     async def keep_roster(stream: faust.StreamT) -> None:
-        async for batch in stream:
-            for employee in employee_decoder.records(batch):
+        async for event in stream.events():
+            for employee in decoded((event,), employee_decoder):
                 key = employee.employee_id.encode()
                 value = roster_update(roster.get(key), employee)
                 if value is not None:

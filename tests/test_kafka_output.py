@@ -1,4 +1,4 @@
-"""agents.KafkaOutput without a broker: micro-batches per partition, and one output shared by several agents."""
+"""agents.KafkaOutput without a broker: micro-batches per partition, one output shared by several agents; and reading them back."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import zlib
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 
-from agents import KafkaOutput
+from agents import KafkaOutput, decoded
 from pipeline.settings import Settings
+from schemas import columnar
+from schemas.columnar import BatchDecoder
 from schemas.dead_letter import DeadLetter
 from schemas.events import Follow
 
@@ -129,3 +132,26 @@ def test_a_flush_waits_for_what_another_agents_send_took_of_its_records() -> Non
         await asyncio.gather(first, second)
 
     asyncio.run(scenario())
+
+
+class Message:
+    def __init__(self, value: bytes, offset: int) -> None:
+        self.value, self.topic, self.partition, self.offset = value, "chorus.follows", 0, offset
+
+
+class Event:
+    def __init__(self, value: bytes, offset: int) -> None:
+        self.message = Message(value, offset)
+
+
+def test_an_agent_reading_records_skips_a_message_that_does_not_decode_and_says_where(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events = [
+        Event(columnar.encode([follow("a"), follow("b")]), 7),
+        Event(b'{"type": "follow", "event_id": 1}', 8),
+        Event(columnar.encode([follow("c")]), 9),
+    ]
+    records = decoded(events, BatchDecoder(Follow))  # type: ignore[arg-type]
+    assert [r.event_id for r in records] == ["a", "b", "c"]
+    assert "chorus.follows[0]@8 does not decode, skipped" in caplog.text
