@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 from pipeline.lag import LagProbe
 from pipeline.observability import RECORDS_IN, RECORDS_OUT, REREADS
 from pipeline.offsets import OffsetLedger, Verdict
+from pipeline.producer import open_producer
 from schemas import columnar
 from schemas.columnar import BatchDecoder
 
@@ -218,14 +219,7 @@ class KafkaOutput:
 
     async def _start(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers,
-                **self.settings.kafka_options(),
-                acks="all",
-                enable_idempotence=True,
-                max_request_size=4 << 20,
-                linger_ms=5,
-            )
+            producer = open_producer(self.settings, linger_ms=5)
             await producer.start()
             self._producer = producer
         return self._producer

@@ -70,7 +70,7 @@ async def _produce(
     return sent
 
 
-def open_producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
+def open_producer(settings: Settings, *, linger_ms: int = 20, **options: Any) -> AIOKafkaProducer:
     """A producer that writes each record once and in order (start it before use)."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
@@ -78,7 +78,7 @@ def open_producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         max_request_size=4 << 20,
-        linger_ms=20,
+        linger_ms=linger_ms,
         **options,
     )
 

@@ -64,7 +64,10 @@ class Write:
 
     table: Table
     columns: Block
-    rows: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0])
 
 
 @dataclass
@@ -182,11 +185,8 @@ class Sink:
         columns = self.pending.setdefault(kind, [[] for _ in block])
         for column, part in zip(columns, block, strict=True):
             column.extend(part)
-        self._count(len(block[0]))
-
-    def _count(self, rows: int) -> None:
-        self.rows += rows
-        if self.first_added is None and rows:
+        self.rows += len(block[0])
+        if self.first_added is None and block[0]:
             self.first_added = self.clock()
 
     @property
@@ -206,9 +206,7 @@ class Sink:
         """
         # The columns were built on the loop thread (`add`): the writer's thread does just
         # what a raw clickhouse-driver insert does.
-        writes = [
-            Write(TABLES[kind], columns, len(columns[0])) for kind, columns in self.pending.items()
-        ]
+        writes = [Write(TABLES[kind], columns) for kind, columns in self.pending.items()]
         rows = self.rows
         self.pending, self.rows, self.first_added = {}, 0, None
         previous = self.in_flight[-1] if self.in_flight else None
