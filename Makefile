@@ -1,7 +1,7 @@
 # The two commands of the README, and the developer's helpers.
 # Everything a fresh machine lacks is set up on the way: the virtualenv and the
-# Python packages here; the Kafka jars and the ClickHouse server package by
-# `chorus services up`.
+# Python packages here, exactly as requirements.lock pins them (with hashes);
+# the Kafka jars and the ClickHouse server package by `chorus services up`.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,13 +10,23 @@ CHORUS := $(BIN)/chorus
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint format services-up services-down clean
+.PHONY: demo test lint format lock services-up services-down clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# The lock holds every package, build tools included, so the project installs
+# without build isolation and nothing unpinned is fetched.
+$(VENV)/.installed: requirements.lock setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# Re-resolve every dependency to its newest release within setup.cfg's ranges.
+# docs/operations.md says what must pass before the new lock is committed.
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile setup.cfg infra/python/build-requirements.in \
+		--extra test --extra dev --upgrade --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--custom-compile-command 'make lock' --output-file requirements.lock
 
 demo: $(VENV)/.installed
 	$(CHORUS) demo

@@ -16,7 +16,8 @@ from typing import Any
 
 from pipeline.audience.report import rows_from_jsonl
 from pipeline.ingest import DEVELOPMENT_KEY, Ingestor, Pseudonymiser
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
 from schemas.metrics import ScopeMetrics
 
 

@@ -52,7 +52,8 @@ from pipeline.lag import LagProbe
 from pipeline.producer import open_producer, record_batches
 from pipeline.runtime import tune_gc
 from pipeline.settings import Settings
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
 
 
 def run(argv: list[str]) -> dict[str, Any]:

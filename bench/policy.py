@@ -4,7 +4,7 @@
 
 The default policy plus `--extra-terms` random terms (as a company with a long
 list of code names would have), checked against simulated posts: the
-simulator's clean and slip-up templates (`pipeline.simulate`), each varied with
+simulator's clean and slip-up templates (`pipeline.simulator.texts`), each varied with
 a few random words and numbers so that no two texts are equal. Best of three
 runs, single process: the worker scales by processes, one per core.
 """
@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from pipeline.policy import Policy
-from pipeline.simulate import CLEAN_TEMPLATES, SLIPUP_TEMPLATES
+from pipeline.simulator.texts import CLEAN_TEMPLATES, SLIPUP_TEMPLATES
 
 FILLER = [
     "team",

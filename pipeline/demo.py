@@ -25,7 +25,8 @@ from pipeline.lag import LagProbe, wait_until_processed
 from pipeline.producer import produce
 from pipeline.services import local_services
 from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
 
 DEMO_DIR = PROJECT_ROOT / "artifacts" / "demo"
 

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -111,19 +112,102 @@ def pseudonymiser_from_env(
     return Pseudonymiser(DEVELOPMENT_KEY)
 
 
-def _classify(error: msgspec.ValidationError) -> Reason:
-    message = str(error)
-    if message.startswith("Object missing required field"):
-        if "`type`" in message:
-            return Reason.UNKNOWN_TYPE
-        return Reason.MISSING_FIELD
-    if message.startswith("Invalid value") and message.endswith("`$.type`"):
-        return Reason.UNKNOWN_TYPE
-    if message.startswith("Expected `object`") and "- at" not in message:
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _diagnose(raw: bytes) -> Reason:
+    """Why `raw_decoder` refused `raw`, decided by Chorus's own checks.
+
+    Only the reason codes are a contract, so they never depend on a decoder's
+    error class or wording (both changed between msgspec releases). This runs
+    only on refused input: a plain parse, then each field's JSON kind against
+    the event type's declaration.
+    """
+    try:
+        text = raw.decode()
+        bad_utf8 = False
+    except UnicodeDecodeError:
+        # Invalid bytes that parse as JSON once replaced sat inside strings:
+        # the document is JSON with broken text, not something else.
+        text = raw.decode(errors="replace")
+        bad_utf8 = True
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return Reason.NOT_JSON
+    if bad_utf8:
+        return Reason.INVALID_UTF8
+    if not isinstance(document, dict):
         return Reason.NOT_AN_OBJECT
-    if message.startswith("Expected `") and ", got `" in message:
-        return Reason.WRONG_TYPE
-    return Reason.INVALID_VALUE
+    kind = document.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        return Reason.UNKNOWN_TYPE
+    return _value_problem(document, msgspec.inspect.type_info(EVENT_TYPES[kind])) or (
+        Reason.INVALID_VALUE
+    )
+
+
+def _struct_problem(document: dict[str, Any], info: msgspec.inspect.StructType) -> Reason | None:
+    """MISSING_FIELD or WRONG_TYPE (in that order of precedence), else None."""
+    if any(field.required and field.encode_name not in document for field in info.fields):
+        return Reason.MISSING_FIELD
+    for field in info.fields:
+        if field.encode_name in document:
+            problem = _value_problem(document[field.encode_name], field.type)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _value_problem(value: object, info: msgspec.inspect.Type) -> Reason | None:
+    """Does `value`'s JSON kind fit the declared type? Constraints are not checked here."""
+    match info:
+        case msgspec.inspect.Metadata():
+            return _value_problem(value, info.type)
+        case msgspec.inspect.UnionType():
+            problems = [_value_problem(value, member) for member in info.types]
+            return None if None in problems else problems[0]
+        case msgspec.inspect.StructType():
+            return _struct_problem(value, info) if isinstance(value, dict) else Reason.WRONG_TYPE
+        case msgspec.inspect.ListType():
+            if not isinstance(value, list):
+                return Reason.WRONG_TYPE
+            for item in value:
+                problem = _value_problem(item, info.item_type)
+                if problem is not None:
+                    return problem
+            return None
+    return (
+        None
+        if isinstance(value, _JSON_KINDS[type(info)]) and not _bool_for_number(value, info)
+        else Reason.WRONG_TYPE
+    )
+
+
+def _bool_for_number(value: object, info: msgspec.inspect.Type) -> bool:
+    return isinstance(value, bool) and not isinstance(info, msgspec.inspect.BoolType)
+
+
+# The JSON kind each declared type decodes from (the types the events use).
+_JSON_KINDS: dict[type, type | tuple[type, ...]] = {
+    msgspec.inspect.AnyType: object,
+    msgspec.inspect.NoneType: type(None),
+    msgspec.inspect.BoolType: bool,
+    msgspec.inspect.IntType: int,
+    msgspec.inspect.FloatType: (int, float),
+    msgspec.inspect.StrType: str,
+    msgspec.inspect.DateTimeType: str,
+    msgspec.inspect.LiteralType: (str, int),
+}
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -219,12 +303,11 @@ class Ingestor:
             )
         try:
             event = raw_decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            return Rejected(_classify(exc), str(exc))
-        except msgspec.DecodeError as exc:
-            return Rejected(Reason.NOT_JSON, str(exc))
-        except UnicodeDecodeError as exc:
-            return Rejected(Reason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}")
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            return Rejected(_diagnose(raw), str(exc) or type(exc).__name__)
+        if not raw.isascii() and not _is_utf8(raw):
+            # A decoder may skip an unknown field's string without checking its bytes.
+            return Rejected(Reason.INVALID_UTF8, "the event is not valid UTF-8")
         if _has_duplicate_keys(raw, event):
             return Rejected(Reason.DUPLICATE_KEY, "an object has the same key twice")
         when = event.occurred_at

@@ -200,7 +200,8 @@ class Company:
 
     @classmethod
     def simulate(cls, employees: int, seed: int) -> Company:
-        from pipeline.simulate import SimulationConfig, simulate
+        from pipeline.simulator.company import simulate
+        from pipeline.simulator.config import SimulationConfig
 
         simulation = simulate(
             SimulationConfig(

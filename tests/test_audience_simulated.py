@@ -13,7 +13,8 @@ from pipeline.audience.estimate import OverlapFactor, SampledAccount, estimate_p
 from pipeline.audience.report import Report, rows_from_jsonl
 from pipeline.cli import cli
 from pipeline.ingest import DEVELOPMENT_KEY, Ingestor, Pseudonymiser
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
 from schemas.metrics import CampaignReach, CoveragePoint, ScopeMetrics
 
 TAKEN_AT = datetime(2030, 1, 1, tzinfo=UTC)

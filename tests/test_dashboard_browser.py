@@ -38,7 +38,8 @@ from pipeline.dashboard.server import make_server
 from pipeline.ingest import DEVELOPMENT_KEY, Accepted, Ingestor, Pseudonymiser
 from pipeline.policy import Policy, flag_post
 from pipeline.settings import Settings
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
 from pipeline.spikes import SpikeDetector
 from schemas.events import Employee, Post
 from schemas.slipups import Alert, SlipUp

@@ -17,7 +17,9 @@ from pipeline.app import topic_names
 from pipeline.lag import LagProbe
 from pipeline.lag import wait_until_processed as processed
 from pipeline.settings import Settings
-from pipeline.simulate import INVALID_KINDS, SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
+from pipeline.simulator.texts import INVALID_KINDS
 from schemas.metrics import CampaignReach, ScopeMetrics
 from tests.support import Worker
 

@@ -239,5 +239,6 @@ def test_fuzz_every_input_ends_in_exactly_one_place(payload: bytes) -> None:
 def test_json_schema_files_match_the_code() -> None:
     for name, content in rendered().items():
         path = JSON_DIR / name
-        assert path.exists(), f"{path} missing: run `python -m schemas.export`"
-        assert path.read_text() == content, f"{path} is stale: run `python -m schemas.export`"
+        regenerate = "regenerate with `.venv/bin/python -m schemas.export` and review the diff"
+        assert path.exists(), f"{path} missing: {regenerate}"
+        assert path.read_text() == content, f"{path} is stale: {regenerate}"

@@ -96,13 +96,13 @@ def test_ordinary_posts_are_clean(text: str) -> None:
 
 
 def test_the_simulator_templates() -> None:
-    from pipeline import simulate
+    from pipeline.simulator.texts import CLEAN_TEMPLATES, SLIPUP_TEMPLATES
 
-    for category, langs in simulate.SLIPUP_TEMPLATES.items():
+    for category, langs in SLIPUP_TEMPLATES.items():
         for texts in langs.values():
             for text in texts:
                 assert category in categories(text), text
-    for texts in simulate.CLEAN_TEMPLATES.values():
+    for texts in CLEAN_TEMPLATES.values():
         for text in texts:
             assert POLICY.check(text) == [], text
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from pipeline import warehouse
-from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulator.company import simulate
+from pipeline.simulator.config import SimulationConfig
 from tests.support import Worker
 from tests.test_e2e import check_against_truth, wait_until_processed
 

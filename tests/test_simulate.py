@@ -22,14 +22,9 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.ingest import Accepted, Ingestor, Pseudonymiser, Rejected
-from pipeline.simulate import (
-    CLEAN_TEMPLATES,
-    INVALID_KINDS,
-    SLIPUP_TEMPLATES,
-    Simulation,
-    SimulationConfig,
-    simulate,
-)
+from pipeline.simulator.company import Simulation, simulate
+from pipeline.simulator.config import SimulationConfig
+from pipeline.simulator.texts import CLEAN_TEMPLATES, INVALID_KINDS, SLIPUP_TEMPLATES
 from schemas.events import raw_decoder
 
 SMALL = SimulationConfig(employees=60, days=7)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import click
-from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as ClickHouseError
 
-from pipeline.alerts import recent_incidents
 from pipeline.settings import Settings
 
 
@@ -20,6 +17,11 @@ def group() -> None:
 @click.pass_obj
 def list_incidents(settings: Settings, limit: int) -> None:
     """One line per incident, newest first: status, scope, counts, times."""
+    from clickhouse_driver import Client
+    from clickhouse_driver.errors import Error as ClickHouseError
+
+    from pipeline.alerts import recent_incidents
+
     client = Client(
         settings.clickhouse_host,
         port=settings.clickhouse_port,

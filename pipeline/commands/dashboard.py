@@ -7,9 +7,6 @@ from pathlib import Path
 
 import click
 
-from pipeline.dashboard import WarehouseUnavailable, write_dashboard
-from pipeline.dashboard.data import read_dashboard
-from pipeline.dashboard.server import DEFAULT_REFRESH_SECONDS, make_server
 from pipeline.settings import Settings
 
 
@@ -24,7 +21,7 @@ from pipeline.settings import Settings
 @click.option("--port", default=8050, show_default=True, help="Port to serve on.")
 @click.option(
     "--refresh",
-    default=DEFAULT_REFRESH_SECONDS,
+    default=30,
     show_default=True,
     help="Seconds between reloads of the live page.",
 )
@@ -35,13 +32,17 @@ def command(
     """True vs naive reach, coverage, departments, who brings new audience, slip-ups."""
     if out is None and not serve:
         raise click.UsageError("say where the dashboard goes: --out FILE.html and/or --serve")
+    from pipeline.dashboard import WarehouseUnavailable, write_dashboard
+    from pipeline.dashboard.data import read_dashboard
+    from pipeline.dashboard.server import make_server
+
     if out is not None:
         try:
             click.echo(f"dashboard written to {write_dashboard(settings, out)}")
         except WarehouseUnavailable as exc:
             raise click.ClickException(str(exc)) from exc
     if serve:
-        server = make_server(partial(read_dashboard, settings), host, port, refresh)
+        server = make_server(partial(read_dashboard, settings), host, port, refresh_seconds=refresh)
         click.echo(f"dashboard on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
         try:
             server.serve_forever()

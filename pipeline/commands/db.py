@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from pipeline import warehouse
 from pipeline.settings import Settings
 
 
@@ -17,6 +16,8 @@ def group() -> None:
 @click.pass_obj
 def migrate(settings: Settings) -> None:
     """Apply the pending sql/ migrations, in order, to CHORUS_CLICKHOUSE_DATABASE."""
+    from pipeline import warehouse
+
     try:
         done = warehouse.migrator(settings).migrate(click.echo)
     except warehouse.MigrationError as exc:
@@ -29,6 +30,8 @@ def migrate(settings: Settings) -> None:
 @click.pass_obj
 def status(settings: Settings) -> None:
     """List the migrations: applied (and when), pending, or changed since applied."""
+    from pipeline import warehouse
+
     states = warehouse.migrator(settings).status()
     for state in states:
         click.echo(f"{state.version:04d}_{state.name:30} {state.state:8} {state.applied_at or ''}")

@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from pipeline.settings import Settings
-from pipeline.simulate import NETWORKS, SimulationConfig, simulate, summary
+from pipeline.simulator.config import NETWORKS, SimulationConfig
 
 DEFAULTS = SimulationConfig()
 
@@ -67,6 +67,8 @@ def command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    from pipeline.simulator.company import simulate, summary
+
     began = time.perf_counter()
     simulation = simulate(config)
     truth_path = truth or (out.with_suffix(".truth.json") if out is not None else None)

@@ -22,7 +22,6 @@ from pipeline.dashboard.data import Dashboard, WarehouseUnavailable
 from pipeline.dashboard.render import PLOTLY_PATH, render_page, render_problem
 
 log = logging.getLogger(__name__)
-DEFAULT_REFRESH_SECONDS = 30
 
 
 class DashboardHandler(BaseHTTPRequestHandler):
@@ -73,7 +72,8 @@ def make_server(
     read: Callable[[], Dashboard],
     host: str = "127.0.0.1",
     port: int = 8050,
-    refresh_seconds: int = DEFAULT_REFRESH_SECONDS,
+    *,
+    refresh_seconds: int,
 ) -> ThreadingHTTPServer:
     """A server bound to (host, port) that answers with `read()`'s dashboard; call serve_forever()."""
     return ThreadingHTTPServer((host, port), partial(DashboardHandler, read, refresh_seconds))

@@ -27,164 +27,31 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipeline.simulator.config import (
+    ACCOUNTS_PER_EMPLOYEE,
+    ACCOUNTS_PER_PERSON,
+    DAY,
+    EMPLOYEE_NETWORK_WEIGHTS,
+    ENGAGEMENT_KINDS,
+    ENGAGEMENT_WEIGHTS,
+    FRENCH_REGION,
+    HOUR,
+    LINK_EVIDENCE,
+    NETWORKS,
+    NOISE_EVIDENCE,
+    PERSON_NETWORK_WEIGHTS,
+    SimulationConfig,
+)
+from pipeline.simulator.texts import (
+    CLEAN_TEMPLATES,
+    HASHTAGS,
+    INVALID_KINDS,
+    LANGS,
+    SLIPUP_CATEGORIES,
+    SLIPUP_TEMPLATES,
+)
 from schemas.events import MAX_TEXT_LENGTH
 
-NETWORKS = ("x", "linkedin", "mastodon", "bluesky", "facebook", "instagram")
-# How likely an employee (a person) is to be on each network, in NETWORKS order.
-EMPLOYEE_NETWORK_WEIGHTS = (0.2, 0.35, 0.1, 0.1, 0.1, 0.15)
-PERSON_NETWORK_WEIGHTS = (0.2, 0.22, 0.06, 0.1, 0.2, 0.22)
-ACCOUNTS_PER_EMPLOYEE = (0.4, 0.4, 0.2)  # probability of 1, 2, 3 accounts
-ACCOUNTS_PER_PERSON = (0.5, 0.33, 0.17)
-START = datetime(2026, 10, 1, tzinfo=UTC)
-DEPARTMENT_NAMES = (
-    "sales",
-    "engineering",
-    "customer-success",
-    "marketing",
-    "operations",
-    "finance",
-    "legal",
-    "people",
-)
-REGION_NAMES = ("france", "north-america", "uk", "germany", "apac")
-FRENCH_REGION = "france"  # where most posts are in French
-CAMPAIGN_NAMES = ("product-launch", "green-week", "hiring-drive", "customer-day", "year-review")
-LINK_EVIDENCE = ("same_verified_email", "cross_linked_bio", "same_phone_hash", "matching_handle")
-NOISE_EVIDENCE = ("similar_display_name", "same_city", "similar_avatar")
-ENGAGEMENT_KINDS = ("like", "click", "comment", "share")
-ENGAGEMENT_WEIGHTS = (0.6, 0.2, 0.1, 0.1)
-HASHTAGS = ("#teamwork", "#innovation", "#hiring", "#community", "#proud", "#tech")
-
-SLIPUP_TEMPLATES: dict[str, dict[str, list[str]]] = {
-    "confidential_leak": {
-        "en": [
-            "Sneak peek at Project Falcon, still confidential so keep it quiet!",
-            "Internal only: the reorg slides ended up in my feed, do not share.",
-            "The Project Nightjar roadmap is confidential but honestly it is huge.",
-            "Here is our internal only pricing sheet for next year, do not share please.",
-            "Confidential: we are closing the Lyon office in March.",
-        ],
-        "fr": [
-            "Petit aperçu du Project Falcon, c'est confidentiel mais trop beau pour se taire !",
-            "Document à usage interne : la nouvelle grille tarifaire, ne pas diffuser.",
-            "Info confidentielle : on ferme le site de Lyon en mars.",
-            "Ne pas diffuser : le planning du Project Nightjar est enfin validé.",
-        ],
-    },
-    "financial_disclosure": {
-        "en": [
-            "Between us, our Q3 revenue will beat every analyst estimate.",
-            "The numbers are in before the earnings call and they look amazing.",
-            "Big news: we are about to close an unannounced acquisition in Berlin.",
-            "Our Q3 revenue will beat the guidance by 15%, buy the stock now.",
-        ],
-        "fr": [
-            "Le chiffre d'affaires du trimestre dépasse toutes les prévisions, ce n'est pas encore public.",
-            "Avant l'annonce des résultats, je peux vous dire que ça va être énorme.",
-            "Une acquisition non annoncée est en cours, on rachète un concurrent.",
-        ],
-    },
-    "profanity_insult": {
-        "en": [
-            "Our stupid customers still can't read the manual, what a bunch of idiots.",
-            "This release process is total crap.",
-            "What a load of bullshit from the board today.",
-            "Only an idiot would still use the old version.",
-        ],
-        "fr": [
-            "Encore une réunion de merde ce matin.",
-            "Le client de ce matin était un vrai connard.",
-            "Cette nouvelle procédure est complètement débile.",
-        ],
-    },
-    "competitor_attack": {
-        "en": [
-            "Rivalcorp sells garbage, everyone knows it.",
-            "Contoso is a scam, don't fall for it.",
-            "Switching from Rivalcorp? Good call, their product is garbage.",
-            "The new Contoso platform is a total scam.",
-        ],
-        "fr": [
-            "Rivalcorp, c'est une arnaque, fuyez.",
-            "Le produit de Contoso est vraiment nul.",
-            "Contoso vend du vent, une vraie arnaque.",
-        ],
-    },
-    "personal_data": {
-        "en": [
-            "Need help with your order? Email me at jane.doe@example.com or call +33 6 12 34 56 78.",
-            "A customer asked to pay with card 4539 1488 0343 6467, can someone process it?",
-            "Refund sent to IBAN FR14 2004 1010 0505 0001 3M02 606, tell me when it arrives.",
-            "Call our client John at (555) 123-4567, he is waiting.",
-            "My direct line is (555) 123-4567 and my mail is john.smith@example.org.",
-        ],
-        "fr": [
-            "Écrivez-moi directement à marie.dupont@example.fr ou au +33 6 12 34 56 78.",
-            "Le client a payé avec la carte 5555 5555 5555 4444, quelqu'un peut vérifier ?",
-            "Virement envoyé sur l'IBAN FR14 2004 1010 0505 0001 3M02 606.",
-            "Remboursement fait sur le compte DE89 3704 0044 0532 0130 00, merci de confirmer.",
-        ],
-    },
-    "legal_risk": {
-        "en": [
-            "Invest with us: guaranteed returns of 20% a year.",
-            "If they copy our design again, we will sue them into the ground.",
-            "This is illegal but nobody checks, so we ship it anyway.",
-            "Our new fund offers guaranteed returns with no risk at all.",
-        ],
-        "fr": [
-            "Placement à rendement garanti de 15 % par an, foncez.",
-            "Je sais que c'est illégal mais personne ne vérifie.",
-            "S'ils recommencent, nous allons porter plainte, c'est illégal.",
-        ],
-    },
-}
-SLIPUP_CATEGORIES = tuple(SLIPUP_TEMPLATES)
-
-CLEAN_TEMPLATES: dict[str, list[str]] = {
-    "en": [
-        "Proud of the team after a great week of workshops with our partners.",
-        "We just opened a new office in Lisbon and we are hiring engineers.",
-        "Thanks to everyone who joined our webinar on cloud migration today.",
-        "Our volunteers planted 500 trees this weekend, amazing energy.",
-        "Happy to welcome twelve new graduates to the team this month.",
-        "Loved presenting our accessibility work at the design meetup.",
-        "Five tips for writing clearer documentation, a thread.",
-        "Our customer care team won an industry award, well deserved.",
-        "Back from the conference with lots of ideas about privacy by design.",
-        "Celebrating ten years of our apprenticeship programme.",
-    ],
-    "fr": [
-        "Fier de l'équipe après une belle semaine d'ateliers avec nos partenaires.",
-        "Nous ouvrons un nouveau bureau à Lisbonne et nous recrutons.",
-        "Merci à toutes les personnes présentes à notre webinaire aujourd'hui.",
-        "Nos bénévoles ont planté 500 arbres ce week-end, quelle énergie !",
-        "Ravie d'accueillir douze jeunes diplômés dans l'équipe ce mois-ci.",
-        "Retour de la conférence avec plein d'idées sur l'accessibilité.",
-        "Cinq conseils pour écrire une documentation plus claire.",
-        "Notre service client a reçu un prix du secteur, bravo à eux.",
-        "Dix ans de notre programme d'apprentissage, ça se fête !",
-    ],
-}
-LANGS = ("en", "fr")
-
-# The kinds of invalid line `--invalid-rate` mixes in, and the dead-letter
-# reason (pipeline.ingest.Reason) that ingest must give each.
-INVALID_KINDS: dict[str, str] = {
-    "not_json": "not_json",
-    "invalid_utf8": "invalid_utf8",
-    "unknown_type": "unknown_type",
-    "missing_field": "missing_field",
-    "wrong_type": "wrong_type",
-    "negative_followers_count": "invalid_value",
-    "confidence_out_of_range": "invalid_value",
-    "future_timestamp": "future_timestamp",
-    "duplicate_key": "duplicate_key",
-    "oversized_text": "invalid_value",
-}
-
-DAY = 86_400
-HOUR = 3_600
 NEVER = np.iinfo(np.int32).max  # unfollowed_at of a follow that is never undone
 _CHUNK = 50_000  # events encoded per numpy batch
 _BITS = np.arange(6)
@@ -204,93 +71,6 @@ _NTH_BIT = np.array(
 # it may explain, a follow before the stats snapshot that counts it, a post
 # before its engagement.
 EMPLOYEE, FOLLOW, UNFOLLOW, LINK, STATS, POST, ENGAGEMENT = range(7)
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    """Every knob of the synthetic company; the defaults tell the pitch's story."""
-
-    seed: int = 1
-    employees: int = 2500
-    days: int = 30
-    start: datetime = START
-    departments: int = 8
-    regions: int = 5
-    # Followers per employee (persons): lognormal body, Pareto tail.
-    followers_median: float = 100.0
-    followers_sigma: float = 1.0
-    tail_share: float = 0.04
-    tail_min: int = 1500
-    tail_alpha: float = 1.2
-    followers_max: int = 60_000
-    # Where an employee's followers come from; the rest are the employee's own.
-    department_share: float = 0.3
-    region_share: float = 0.2
-    fan_share: float = 0.1
-    department_pool_per_employee: float = 6.0
-    region_pool_per_employee: float = 5.0
-    fans_per_employee: float = 0.1
-    second_network_follow: float = 0.35  # a follower also follows from another shared network
-    colleague_follows: float = 4.0  # colleagues an employee (or their personal profile) follows
-    personal_account_share: float = 0.1  # employees whose personal accounts follow colleagues
-    # The network that gives counts and samples instead of follower lists.
-    sampled_network: str | None = "instagram"
-    sample_rate: float = 0.1
-    sample_max: int = 200
-    stats_every_days: int = 7
-    backfill_share: float = 0.85  # follows and links delivered in the first hour
-    unfollow_rate: float = 0.03
-    link_rate: float = 0.6  # share of a person's account pairs with an observed link
-    noise_link_rate: float = 0.02  # low-confidence links between strangers, per observed link
-    move_rate: float = 0.02
-    deactivation_rate: float = 0.02
-    posts_per_week: float = 3.0
-    slipup_rate: float = 0.01
-    spikes: int = 1
-    spike_minutes: int = 30
-    spike_slipups: int = 12
-    campaigns: int = 5
-    campaign_share: float = 0.12  # share of clean posts that relay a launched campaign
-    engagement_rate: float = 0.02  # engagements per follower of the posting account
-    engagement_max: int = 500
-    invalid_rate: float = 0.0
-    duplicate_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.employees < 2:
-            raise ValueError("employees must be at least 2")
-        if self.days < 1:
-            raise ValueError("days must be at least 1")
-        if self.start.tzinfo is None:
-            raise ValueError("start must carry a time zone")
-        if self.departments < 1 or self.regions < 1:
-            raise ValueError("departments and regions must be at least 1")
-        if self.sampled_network is not None and self.sampled_network not in NETWORKS:
-            raise ValueError(f"sampled_network must be one of {', '.join(NETWORKS)} or None")
-        for name in ("sample_rate", "unfollow_rate", "link_rate", "slipup_rate", "invalid_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-        if self.duplicate_rate < 0 or self.spikes < 0 or self.campaigns < 0:
-            raise ValueError("duplicate_rate, spikes and campaigns must not be negative")
-
-    @property
-    def seconds(self) -> int:
-        return self.days * DAY
-
-    def department_names(self) -> list[str]:
-        return _names(DEPARTMENT_NAMES, "department", self.departments)
-
-    def region_names(self) -> list[str]:
-        return _names(REGION_NAMES, "region", self.regions)
-
-    def campaign_ids(self) -> list[str]:
-        return [
-            f"{i + 1:02d}-{CAMPAIGN_NAMES[i % len(CAMPAIGN_NAMES)]}" for i in range(self.campaigns)
-        ]
-
-
-def _names(known: tuple[str, ...], prefix: str, count: int) -> list[str]:
-    return [known[i] if i < len(known) else f"{prefix}-{i + 1}" for i in range(count)]
 
 
 # --- the world, as arrays ------------------------------------------------------------------------
@@ -1455,15 +1235,3 @@ def summary(truth: dict[str, Any]) -> list[str]:
         f"slip-ups: {len(truth['slipups']['post_ids']):,} ({len(truth['spikes'])} injected spike(s))"
     )
     return lines
-
-
-__all__ = [
-    "CLEAN_TEMPLATES",
-    "INVALID_KINDS",
-    "NETWORKS",
-    "SLIPUP_TEMPLATES",
-    "Simulation",
-    "SimulationConfig",
-    "simulate",
-    "summary",
-]
