@@ -29,10 +29,10 @@ import faust
 import msgspec
 
 from agents import KafkaOutput, batches, decoded, replay
-from pipeline.alerts import WebhookNotifier
 from pipeline.observability import ALERT_DELIVERIES, ALERTS
 from pipeline.policy import Policy, flag_post
-from pipeline.spikes import SpikeConfig, SpikeDetector
+from pipeline.slipups.alerts import WebhookNotifier
+from pipeline.slipups.spikes import SpikeConfig, SpikeDetector
 from schemas import slipups
 from schemas.columnar import BatchDecoder
 from schemas.events import Employee, Post

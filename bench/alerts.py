@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.policy import slipup_id
-from pipeline.spikes import Scope, SpikeConfig, SpikeDetector
+from pipeline.slipups.spikes import Scope, SpikeConfig, SpikeDetector
 from schemas.slipups import Alert, SlipUp
 
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -49,10 +49,10 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from agents import audience, ingest, monitor, sink
-from pipeline.alerts import parse_webhooks
 from pipeline.lag import LagProbe
 from pipeline.observability import CONSUMER_LAG, exposition
 from pipeline.settings import Settings
+from pipeline.slipups.alerts import parse_webhooks
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from clickhouse_driver import Client
 
 from pipeline import warehouse
 from pipeline.app import delete_topics
-from pipeline.services import port_open
+from pipeline.services.local import port_open
 from pipeline.settings import Settings
 from tests.support import ARTIFACTS, Worker, free_port
 

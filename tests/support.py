@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from pipeline.services import ClickHouse, Kafka
+from pipeline.services.local import ClickHouse, Kafka
 from pipeline.settings import PROJECT_ROOT, Settings
 from schemas.columnar import BatchDecoder
 

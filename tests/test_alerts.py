@@ -16,17 +16,17 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from agents import monitor
-from pipeline.alerts import (
+from pipeline.app import create_app
+from pipeline.cli.main import cli
+from pipeline.settings import Settings
+from pipeline.slipups.alerts import (
     RetryPolicy,
     WebhookNotifier,
     parse_webhooks,
     recent_incidents,
     webhook_payload,
 )
-from pipeline.app import create_app
-from pipeline.cli import cli
-from pipeline.settings import Settings
-from pipeline.spikes import SpikeDetector
+from pipeline.slipups.spikes import SpikeDetector
 from schemas.events import Employee
 from schemas.slipups import Alert, AlertDelivery
 from tests.test_spikes import CONFIG, T0, background, burst

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pipeline.audience.estimate import OverlapFactor, SampledAccount, estimate_persons
 from pipeline.audience.report import Report, rows_from_jsonl
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 from pipeline.ingest import DEVELOPMENT_KEY, Ingestor, Pseudonymiser
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig

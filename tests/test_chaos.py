@@ -292,7 +292,7 @@ def test_alerts_to_a_webhook_that_is_down_are_reported_failed_and_stall_nothing(
             120,
             "every alert at the webhook that came back",
         )
-        # Six attempts with backoff take up to ~31 s (pipeline.alerts.RetryPolicy).
+        # Six attempts with backoff take up to ~31 s (pipeline.slipups.alerts.RetryPolicy).
         wait_for(
             lambda: set(failed_deliveries()) == alert_ids,
             120,

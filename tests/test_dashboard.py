@@ -17,13 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import warehouse
-from pipeline.alerts import RECENT_INCIDENTS_SQL, Incident
 from pipeline.audience.report import Report
-from pipeline.commands.dashboard import command
+from pipeline.cli.dashboard import command
 from pipeline.dashboard import data
 from pipeline.dashboard.data import Dashboard, SlipUpCount
 from pipeline.dashboard.render import count, moment, percent, render_page, render_problem
 from pipeline.settings import Settings
+from pipeline.slipups.alerts import RECENT_INCIDENTS_SQL, Incident
 from schemas.metrics import CoveragePoint, EmployeeReach, ScopeMetrics
 from tests.support import free_port
 from tests.test_dashboard_browser import CHARTS, company_records

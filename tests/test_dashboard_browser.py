@@ -31,7 +31,7 @@ from clickhouse_driver import Client
 
 from pipeline import warehouse
 from pipeline.audience.graph import AudienceGraph
-from pipeline.commands.dashboard import command
+from pipeline.cli.dashboard import command
 from pipeline.dashboard.data import WarehouseUnavailable, load_dashboard, read_dashboard
 from pipeline.dashboard.render import count, percent, render_page
 from pipeline.dashboard.server import make_server
@@ -40,7 +40,7 @@ from pipeline.policy import Policy, flag_post
 from pipeline.settings import Settings
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig
-from pipeline.spikes import SpikeDetector
+from pipeline.slipups.spikes import SpikeDetector
 from schemas.events import Employee, Post
 from schemas.slipups import Alert, SlipUp
 from tests.support import ARTIFACTS

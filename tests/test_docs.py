@@ -25,7 +25,7 @@ def test_the_configuration_reference_lists_every_setting_with_its_default() -> N
 def test_every_command_of_the_readme_exists() -> None:
     from click.testing import CliRunner
 
-    from pipeline.cli import cli
+    from pipeline.cli.main import cli
 
     readme = (PROJECT_ROOT / "README.md").read_text()
     commands = set(re.findall(r"`chorus ((?:[a-z]+)(?: [a-z]+)?)", readme))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 from pipeline.policy import (
     Policy,
     PolicyError,

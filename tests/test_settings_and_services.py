@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.services import ClickHouse, Kafka, LocalService, ServiceError
+from pipeline.services.local import ClickHouse, Kafka, LocalService, ServiceError
 from pipeline.settings import Settings
 
 

@@ -20,7 +20,7 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 from pipeline.ingest import Accepted, Ingestor, Pseudonymiser, Rejected
 from pipeline.simulator.company import Simulation, simulate
 from pipeline.simulator.config import SimulationConfig

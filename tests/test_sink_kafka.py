@@ -25,7 +25,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from agents import KafkaOutput, sink
 from pipeline import warehouse
 from pipeline.app import Topics
-from pipeline.services import ClickHouse
+from pipeline.services.local import ClickHouse
 from pipeline.settings import Settings
 from schemas.events import Post
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from scipy.stats import poisson
 
 from bench import alerts as bench_alerts
-from pipeline.spikes import SpikeConfig, SpikeDetector, tail_probability
+from pipeline.slipups.spikes import SpikeConfig, SpikeDetector, tail_probability
 from schemas.slipups import Alert, SlipUp
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

@@ -28,7 +28,7 @@ from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 
 from pipeline import warehouse
-from pipeline.cli import cli
+from pipeline.cli.main import cli
 from pipeline.settings import Settings
 from schemas.dead_letter import DeadLetter
 from schemas.events import (

@@ -23,9 +23,9 @@ from clickhouse_driver.errors import Error as ClickHouseError
 from clickhouse_driver.errors import ErrorCodes, ServerException
 
 from pipeline import warehouse
-from pipeline.alerts import Incident, recent_incidents
 from pipeline.audience.report import Report
 from pipeline.settings import Settings
+from pipeline.slipups.alerts import Incident, recent_incidents
 from schemas.metrics import CoveragePoint, EmployeeReach, ScopeMetrics
 
 # How far back the slip-up chart looks, counted from the latest slip-up (not from

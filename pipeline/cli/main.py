@@ -12,8 +12,8 @@ from typing import BinaryIO
 
 import click
 
-from pipeline.commands import alerts, audience, bench, dashboard, db, policy, services, simulate
-from pipeline.services import ServiceError
+from pipeline.cli import alerts, audience, bench, dashboard, db, policy, services, simulate
+from pipeline.services.local import ServiceError
 from pipeline.settings import Settings
 
 
@@ -86,7 +86,7 @@ def ingest(settings: Settings, source: BinaryIO, topic: str | None) -> None:
 @click.pass_obj
 def demo(settings: Settings) -> None:
     """Start everything and stream a simulated company (what `make demo` runs)."""
-    from pipeline import demo as story
+    from pipeline.demo import story
 
     story.run(settings, click.echo)
 

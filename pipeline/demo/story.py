@@ -23,7 +23,7 @@ from pipeline.app import declare_topics, topic_names
 from pipeline.audience.report import Report
 from pipeline.lag import LagProbe, wait_until_processed
 from pipeline.producer import produce
-from pipeline.services import local_services
+from pipeline.services.local import local_services
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig
@@ -103,7 +103,7 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _incidents(client: warehouse.Client) -> list[str]:
-    from pipeline.alerts import recent_incidents
+    from pipeline.slipups.alerts import recent_incidents
 
     incidents = recent_incidents(client, limit=20)
     if not incidents:

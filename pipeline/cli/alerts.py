@@ -20,7 +20,7 @@ def list_incidents(settings: Settings, limit: int) -> None:
     from clickhouse_driver import Client
     from clickhouse_driver.errors import Error as ClickHouseError
 
-    from pipeline.alerts import recent_incidents
+    from pipeline.slipups.alerts import recent_incidents
 
     client = Client(
         settings.clickhouse_host,

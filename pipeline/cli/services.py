@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pipeline.services import local_services
+from pipeline.services.local import local_services
 from pipeline.settings import Settings
 
 

@@ -1,1 +1,0 @@
-"""Sub-commands of `chorus`, one module per group."""

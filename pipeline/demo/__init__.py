@@ -1,0 +1,1 @@
+"""`make demo`: the whole story on a simulated company (`story`)."""

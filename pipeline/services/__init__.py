@@ -1,0 +1,1 @@
+"""The local Kafka broker and ClickHouse server that `chorus services` runs (`local`)."""
