@@ -24,33 +24,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import faust
 
-from agents import KafkaOutput, batches, decoded, replay
+from agents.kafka.batches import batches
+from agents.kafka.output import KafkaOutput
+from agents.kafka.records import decoded
+from agents.kafka.replay import replay
 from pipeline.audience import AudienceGraph
 from pipeline.observability import COMMUNITY_PERSONS, SNAPSHOT_SECONDS
+from pipeline.topology import Topic, read_by
 from schemas import metrics
-from schemas.columnar import BatchDecoder
 from schemas.events import AccountStats, Employee, Follow, IdentityLink, Post
 
 if TYPE_CHECKING:
-    from pipeline.app import Topics
     from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The topics of the graph, in the order a rebuild reads them.
-INPUTS: tuple[tuple[str, BatchDecoder[Any]], ...] = (  # topic (a field of `Topics`), its records
-    ("employees", BatchDecoder(Employee)),
-    ("identity", BatchDecoder(IdentityLink)),
-    ("account_stats", BatchDecoder(AccountStats)),
-    ("follows", BatchDecoder(Follow)),
-    ("posts", BatchDecoder(Post)),
-)
+INPUTS = read_by("audience")  # in the order a rebuild reads them (`pipeline.topology`)
 
 
 class LiveAudience:
@@ -83,9 +78,9 @@ class LiveAudience:
         self.graph = AudienceGraph(link_threshold=self.settings.link_threshold)
         self.as_of = None
         applied = 0
-        for name, decoder in INPUTS:
+        for topic in INPUTS:
             applied += await replay(
-                self.settings, self.settings.topic(name), decoder, self.apply_all
+                self.settings, self.settings.topic(topic.name), topic.decoder, self.apply_all
             )
         self.built = True
         self.changed = True
@@ -110,29 +105,29 @@ class LiveAudience:
         return rows
 
 
-def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Settings) -> None:
     live = LiveAudience(settings)
     output = KafkaOutput(settings)
-    metrics_topic = topics.metrics.get_topic_name()
+    metrics_topic = settings.topic("metrics")
 
-    def consume(name: str, decoder: BatchDecoder[Any]) -> None:
+    def consume(topic: Topic) -> None:
         async def agent(stream: faust.StreamT) -> None:
             async for batch in batches(stream, settings):
                 async with live.lock:
                     await live.ensure_built()
                     for event in batch:
-                        live.apply_all(decoded((event,), decoder))
+                        live.apply_all(decoded((event,), topic.decoder))
                         # A batch can hold millions of records: between its messages the
                         # loop runs, so that the sinks' inserts finished in their threads
                         # are noticed and the next ones start while the graph grows.
                         await asyncio.sleep(0)
                 await batch.ack()
 
-        app.agent(getattr(topics, name), name=f"audience-{name}")(agent)
+        app.agent(topics[topic.name], name=f"audience-{topic.name}")(agent)
 
-    for name, decoder in INPUTS:
-        consume(name, decoder)
-    graph_topics = {settings.topic(name) for name, _ in INPUTS}
+    for topic in INPUTS:
+        consume(topic)
+    graph_topics = {settings.topic(topic.name) for topic in INPUTS}
 
     @app.on_partitions_revoked.connect
     def forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -24,8 +24,8 @@ from typing import Any
 
 import msgspec
 
+from agents.kafka.producer import produce
 from pipeline.ingest import Ingestor, Pseudonymiser
-from pipeline.producer import produce
 from pipeline.settings import Settings
 
 MIX = ["follow"] * 5 + ["engagement"] * 3 + ["post", "identity_link"]
@@ -101,8 +101,8 @@ def pure(events: list[bytes], batch: int = 5000) -> dict[str, Any]:
 
 def through_broker(events: list[bytes]) -> dict[str, Any]:
     """Events/s from chorus.raw, processed and committed, by one ingest-only worker."""
-    from pipeline.app import declare_topics, delete_topics
-    from pipeline.lag import LagProbe
+    from agents.kafka.admin import declare_topics, delete_topics
+    from agents.kafka.lag import LagProbe
 
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     env = {

@@ -45,11 +45,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaAdminClient
 
+from agents.kafka.admin import declare_topics, delete_topics, topic_names
+from agents.kafka.lag import LagProbe
+from agents.kafka.producer import open_producer, record_batches
 from pipeline import warehouse
-from pipeline.app import declare_topics, delete_topics, topic_names
 from pipeline.ingest import Accepted, Ingestor, pseudonymiser_from_env, raw_key
-from pipeline.lag import LagProbe
-from pipeline.producer import open_producer, record_batches
 from pipeline.runtime import tune_gc
 from pipeline.settings import Settings
 from pipeline.simulator.company import simulate
@@ -255,7 +255,9 @@ async def _ceiling(settings: Settings, raw: str, events: int) -> dict[str, Any]:
             spent["decode"] += time.perf_counter() - mark
             mark = time.perf_counter()
             for kind, records in by_table.items():
-                await asyncio.to_thread(warehouse.insert, client, warehouse.TABLES[kind], records)
+                table = warehouse.TABLES[kind]
+                columns = table.to_columns(records)
+                await asyncio.to_thread(warehouse.insert_columns, client, table, columns)
             spent["insert"] += time.perf_counter() - mark
         seconds = time.perf_counter() - started
     finally:

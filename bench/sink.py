@@ -2,10 +2,10 @@
 
 The sink path is what a sink agent does without Kafka: follows arrive as
 micro-batch messages (up to 1,000 records each, as columns: `schemas.columnar`,
-as `agents.KafkaOutput` writes them); `Sink.add()` decodes each message into
-its table's columns, `Sink.submit()` hands every full batch to the writer (the
-insert, in a thread; as in the sink agents, the next batch is decoded once it
-is in) and `Sink.flush()` waits for the last one: rows in ClickHouse, out. The
+as `agents.kafka.output.KafkaOutput` writes them); `Sink.add()` decodes each
+message into its table's columns and `Sink.submit()` inserts every full batch
+(in a thread; as in the sink agents, the next batch is decoded once it is in)
+and, at the end, the rest: rows in ClickHouse, out. The
 ceiling is the same rows, already built as columns, inserted by one client in
 batches of the same size: what clickhouse-driver and the server can take, with
 nothing of Chorus around it.
@@ -60,9 +60,6 @@ def run(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--batch-rows", type=int, default=Settings().insert_rows)
     parser.add_argument("--records-per-message", type=int, default=1000)
-    parser.add_argument(
-        "--max-in-flight", type=int, default=0, help="0, as the sink agents: no pipelining"
-    )
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
@@ -88,12 +85,11 @@ def run(argv: list[str]) -> dict[str, Any]:
             lambda t, block: warehouse.insert_columns(client, t, block),
             max_rows=args.batch_rows,
             max_seconds=3600,
-            max_in_flight=args.max_in_flight,
         )
         for payload in payloads:
             if sink.add(payload):
                 await sink.submit()
-        await sink.flush()
+        await sink.submit()
 
     paths: dict[str, Callable[[], None]] = {
         "ceiling": ceiling,
@@ -121,7 +117,6 @@ def run(argv: list[str]) -> dict[str, Any]:
         "rows": args.rows,
         "batch_rows": args.batch_rows,
         "records_per_message": args.records_per_message,
-        "max_in_flight": args.max_in_flight,
         "server": f"{settings.clickhouse_host}:{settings.clickhouse_port}",
         "sink_share_of_ceiling": round(
             statistics.median(s / c for s, c in zip(sinks, ceilings, strict=True)), 3

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from pipeline.topology import route_of
 from schemas.events import (
     EVENT_TYPES,
     AccountStats,
@@ -35,16 +36,6 @@ from schemas.events import (
 MAX_EVENT_BYTES = 1 << 20
 OLDEST_ACCEPTED = datetime(2000, 1, 1, tzinfo=UTC)
 DEVELOPMENT_KEY = b"chorus-development-key-not-secret"
-
-# The typed topic (short name) of each event type.
-ROUTES: dict[type, str] = {
-    Employee: "employees",
-    Post: "posts",
-    Follow: "follows",
-    IdentityLink: "identity",
-    Engagement: "engagement",
-    AccountStats: "account_stats",
-}
 
 
 class Reason(enum.StrEnum):
@@ -63,7 +54,7 @@ class Reason(enum.StrEnum):
 
 
 class Accepted(msgspec.Struct, frozen=True, gc=False):
-    route: str  # typed topic short name, e.g. "posts"
+    route: str  # the typed topic's short name (`pipeline.topology`), e.g. "posts"
     key: bytes  # decides the partition: what must be processed in order lands together
     event: AnyEvent
 
@@ -376,7 +367,7 @@ class Ingestor:
                 put(event, "region", _nfc(event.region.strip()))
                 put(event, "accounts", accounts)
                 key = event.employee_id
-        return Accepted(ROUTES[type(event)], key.encode(), event)
+        return Accepted(route_of(type(event)), key.encode(), event)
 
 
 class _Keyed(msgspec.Struct):

@@ -43,7 +43,7 @@ SINK_RETRIES = Counter(
 )
 REREADS = Counter(
     "chorus_partition_rereads",
-    "Seeks back after offsets were skipped in delivery (pipeline/offsets.py), per topic.",
+    "Seeks back after offsets were skipped in delivery (agents/kafka/ledger.py), per topic.",
     ["topic"],
     registry=REGISTRY,
 )

@@ -138,13 +138,13 @@ class Settings:
         return options
 
     def runs(self, agent: str) -> bool:
-        """Whether this worker runs the agent group `agent` (see pipeline/app.py)."""
+        """Whether this worker runs the agent group `agent` (`agents.app.AGENTS`)."""
         chosen = {name.strip() for name in self.agents.split(",")}
         return "all" in chosen or agent in chosen
 
     @property
     def ingest_group(self) -> str:
-        """The consumer group of chorus.raw (see agents/ingest.py); the app id is the others'."""
+        """The consumer group of chorus.raw (see agents/kafka/raw_feed.py); the app id is the others'."""
         return f"{self.app_id}-ingest"
 
     def topic(self, name: str) -> str:

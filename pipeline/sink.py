@@ -2,27 +2,20 @@
 
 `Sink.add()` decodes one message (a run of records as columns, see
 `schemas.columnar`) and adds them to their table's columns;
-`Sink.submit()` hands what is buffered to the writer, which inserts every
-table's rows in a thread and then calls the batch's `written` callback (the
-agent's acks). Batches are written, and their callbacks called, strictly in
-the order they were submitted, each only after its insert succeeded.
+`Sink.submit()` inserts every table's rows, each in a thread, and then calls
+the batch's `written` callback (the agent's acks): a callback is called only
+after its batch's inserts succeeded, and batches are written in the order
+they are submitted. `submit` returns once its batch is in: overlapping the
+next batch's decoding with this one's insert gains nothing on these machines
+(both need the GIL, and the server shares the two cores).
 
-With `max_in_flight` above 0, `submit` returns while the batch is still being
-inserted, so the caller can decode its next batch meanwhile; it waits only
-when more than `max_in_flight` batches are unwritten. The default, 0, waits
-for each batch: measured here (`chorus bench sink --max-in-flight 1`),
-overlapping gained nothing beyond the noise, because the decoding and
-clickhouse-driver's encoding both need the GIL and the server shares the
-machine's two cores.
-
-While ClickHouse is down the writer retries with exponential backoff and
-jitter and does not finish, so `submit` does not return either: a caller that
-pulls its next batch only after `submit` (the sink agents) pulls nothing
-meanwhile, which is the backpressure, and acks nothing, so nothing is lost.
-`flush()` is `submit` plus waiting until everything is in. A replayed batch is
+While ClickHouse is down `submit` retries with exponential backoff and
+jitter and does not return: a caller that pulls its next batch only after
+`submit` (the sink agents) pulls nothing meanwhile, which is the
+backpressure, and acks nothing, so nothing is lost. A replayed batch is
 harmless: the tables collapse copies (see sql/).
 
-A message that does not decode becomes a `DeadLetter` (reason `sink_decode`)
+A message that does not decode becomes a dead letter (reason `sink_decode`)
 in the same batch, its bytes kept whole: the stream goes on, and the offset is
 committed only once the dead letter is. Only Chorus writes these topics, so
 such a message is a bug or a stranger's, not one bad record among good ones.
@@ -37,10 +30,8 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -48,7 +39,7 @@ import msgspec
 from pipeline.observability import SINK_BATCH_ROWS, SINK_INSERT_SECONDS, SINK_RETRIES
 from pipeline.warehouse import TABLES, TRANSIENT_ERRORS, Block, Table
 from schemas.columnar import BatchDecoder
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DeadLetter, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +124,6 @@ class Sink:
         *,
         max_rows: int = 5000,
         max_seconds: float = 1.0,
-        max_in_flight: int = 0,
         backoff: Backoff | None = None,
         outage: Outage | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -144,7 +134,6 @@ class Sink:
         self.insert = insert
         self.max_rows = max_rows
         self.max_seconds = max_seconds
-        self.max_in_flight = max_in_flight
         self.backoff = backoff or Backoff()
         self.outage = outage or Outage(clock)
         self.clock = clock
@@ -152,7 +141,6 @@ class Sink:
         self.pending: dict[type, Block] = {}  # record type -> its table's columns so far
         self.rows = 0
         self.first_added: float | None = None
-        self.in_flight: deque[asyncio.Future[None]] = deque()  # oldest first
 
     def add(self, payload: bytes, topic: str = "", partition: int = -1, offset: int = -1) -> bool:
         """Decode and buffer the records of one message; True when the batch is due (full or old).
@@ -166,15 +154,7 @@ class Sink:
                 "sink %s: %s[%d]@%d does not decode: %s",
                 *(self.source, topic, partition, offset, exc),
             )
-            letter = DeadLetter(
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                raw=payload,
-                reason=SINK_DECODE,
-                message=str(exc),
-                failed_at=datetime.now(UTC),
-            )
+            letter = dead_letter(topic, partition, offset, payload, SINK_DECODE, str(exc))
             self._extend(DeadLetter, TABLES[DeadLetter].to_columns([letter]))
         else:
             kind = self.decoder.kind_of(columns)
@@ -196,59 +176,21 @@ class Sink:
         )
 
     async def submit(self, written: Written | None = None) -> int:
-        """Hand everything buffered to the writer; returns the rows handed over.
+        """Insert everything buffered, then await `written`; returns the rows inserted.
 
-        `written` is awaited once this batch and every batch submitted before
-        it are in ClickHouse (so acks stay in order); a batch with no rows
-        still waits its turn for it. Returns once at most `max_in_flight`
-        batches are unwritten; raises what a write raised that was not a
-        transient ClickHouse error.
+        Raises what an insert raised that was not a transient ClickHouse
+        error; `written` is then not called.
         """
-        # The columns were built on the loop thread (`add`): the writer's thread does just
+        # The columns were built on the loop thread (`add`): the insert's thread does just
         # what a raw clickhouse-driver insert does.
         writes = [Write(TABLES[kind], columns) for kind, columns in self.pending.items()]
         rows = self.rows
         self.pending, self.rows, self.first_added = {}, 0, None
-        previous = self.in_flight[-1] if self.in_flight else None
-        self.in_flight.append(asyncio.ensure_future(self._write(writes, previous, written)))
-        while len(self.in_flight) > self.max_in_flight:
-            await self._settle_oldest()
-        # The write behind the one just settled can start now: let it hand its insert to its
-        # thread before the caller goes on decoding, so that the two overlap.
-        await asyncio.sleep(0)
-        return rows
-
-    async def flush(self) -> int:
-        """Submit everything buffered and return, with its row count, once all of it is in."""
-        rows = await self.submit()
-        while self.in_flight:
-            await self._settle_oldest()
-        return rows
-
-    async def close(self) -> None:
-        """Give up the writes in flight, callbacks uncalled: their records will come again."""
-        for write in self.in_flight:
-            write.cancel()
-        await asyncio.gather(*self.in_flight, return_exceptions=True)
-        self.in_flight.clear()
-
-    async def _settle_oldest(self) -> None:
-        try:
-            await self.in_flight[0]
-        except BaseException:
-            await self.close()  # the later writes wait for this one: they cannot succeed
-            raise
-        self.in_flight.popleft()
-
-    async def _write(
-        self, writes: list[Write], previous: Awaitable[None] | None, written: Written | None
-    ) -> None:
-        if previous is not None:
-            await previous
-        for write in writes:  # a table already written is not written again
+        for write in writes:
             await self._insert_until_done(write)
         if written is not None:
             await written()
+        return rows
 
     async def _insert_until_done(self, write: Write) -> None:
         attempt = 0

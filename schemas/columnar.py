@@ -1,7 +1,7 @@
 """The format of the topics Chorus writes: a message holds a run of records of one type, as columns.
 
 `chorus.raw` carries the outside world's events, one JSON object per message.
-Every topic after it is written by Chorus alone (`agents.KafkaOutput`), and
+Every topic after it is written by Chorus alone (`agents.kafka.output.KafkaOutput`), and
 one message there holds up to 1,000 records of one type, field by field:
 
     {"type": "follow", "event_id": ["ev-1", "ev-2"], "occurred_at": [...], ...}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
-
-from schemas.columnar import BatchDecoder
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
@@ -19,4 +17,16 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     failed_at: datetime
 
 
-decoder = BatchDecoder(DeadLetter)
+def dead_letter(
+    topic: str, partition: int, offset: int, raw: bytes, reason: str, message: str
+) -> DeadLetter:
+    """The dead letter of input refused now: ingest's rejections and the sinks' undecodable messages."""
+    return DeadLetter(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        raw=raw,
+        reason=reason,
+        message=message,
+        failed_at=datetime.now(UTC),
+    )

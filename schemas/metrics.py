@@ -13,8 +13,6 @@ from typing import Literal
 
 import msgspec
 
-from schemas.columnar import BatchDecoder
-
 ScopeKind = Literal["company", "department", "region", "network"]
 
 
@@ -72,4 +70,3 @@ class CampaignReach(msgspec.Struct, kw_only=True, frozen=True, tag="campaign"):
 
 
 MetricRow = ScopeMetrics | EmployeeReach | CoveragePoint | CampaignReach
-decoder = BatchDecoder(ScopeMetrics, EmployeeReach, CoveragePoint, CampaignReach)

@@ -7,8 +7,6 @@ from typing import Literal
 
 import msgspec
 
-from schemas.columnar import BatchDecoder
-
 Severity = Literal["low", "medium", "high", "critical"]
 
 
@@ -58,8 +56,3 @@ class AlertDelivery(msgspec.Struct, kw_only=True, frozen=True):
     status: int | None  # the last HTTP status, if any answer came
     error: str  # empty when ok
     finished_at: datetime
-
-
-slipup_decoder = BatchDecoder(SlipUp)
-alert_decoder = BatchDecoder(Alert)
-delivery_decoder = BatchDecoder(AlertDelivery)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Generator, Iterator
 import pytest
 from clickhouse_driver import Client
 
+from agents.kafka.admin import delete_topics
 from pipeline import warehouse
-from pipeline.app import delete_topics
 from pipeline.services.local import port_open
 from pipeline.settings import Settings
 from tests.support import ARTIFACTS, Worker, free_port

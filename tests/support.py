@@ -237,7 +237,7 @@ class Stream:
         )
 
     def _run(self, settings: Settings, lines: list[bytes], per_second: float) -> None:
-        from pipeline.producer import produce
+        from agents.kafka.producer import produce
 
         def progress(sent: int) -> None:
             self.sent = sent

@@ -15,18 +15,14 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from agents import monitor
-from pipeline.app import create_app
+from agents.app import create_app
 from pipeline.cli.main import cli
 from pipeline.settings import Settings
-from pipeline.slipups.alerts import (
-    RetryPolicy,
-    WebhookNotifier,
-    parse_webhooks,
-    recent_incidents,
-    webhook_payload,
-)
+from pipeline.slipups.alerts import RetryPolicy, WebhookNotifier, parse_webhooks, webhook_payload
+from pipeline.slipups.idle_clock import IdleClock
+from pipeline.slipups.roster import department_and_region, roster_update
 from pipeline.slipups.spikes import SpikeDetector
+from pipeline.warehouse.reads import recent_incidents
 from schemas.events import Employee
 from schemas.slipups import Alert, AlertDelivery
 from tests.test_spikes import CONFIG, T0, background, burst
@@ -269,24 +265,24 @@ def employee(department: str, at: datetime) -> Employee:
 
 
 def test_roster_keeps_the_latest_entry() -> None:
-    first = monitor.roster_update(None, employee("Sales", T0))
+    first = roster_update(None, employee("Sales", T0))
     assert first is not None
-    newer = monitor.roster_update(first, employee("Legal", T0 + timedelta(days=1)))
-    assert newer is not None and monitor.roster_decoder.decode(newer).department == "Legal"
-    assert monitor.roster_update(newer, employee("Sales", T0)) is None  # an old event, replayed
+    newer = roster_update(first, employee("Legal", T0 + timedelta(days=1)))
+    assert newer is not None and department_and_region(newer) == ("Legal", "emea")
+    assert roster_update(newer, employee("Sales", T0)) is None  # an old event, replayed
+    assert department_and_region(None) == ("", "")
 
 
 def test_idle_clock_resolves_incidents_without_new_slipups() -> None:
     detector = SpikeDetector(CONFIG)
-    clock = monitor.IdleClock(detector)
+    now = [1000.0]
+    clock = IdleClock(detector, clock=lambda: now[0])
     assert clock.tick() == []
     for s in background(6) + burst(T0 + timedelta(hours=6), 6):
         detector.observe(s)
     clock.observed()
     assert detector.open_incidents()
-    watermark, _ = clock._seen or (None, 0.0)
-    assert watermark is not None
-    clock._seen = (watermark, clock._seen[1] - 3600) if clock._seen else None  # an hour later
+    now[0] += 3600  # an hour later, no slip-up since
     resolved = clock.tick()
     assert {a.status for a in resolved} == {"resolved"} and not detector.open_incidents()
 

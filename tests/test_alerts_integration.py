@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from agents.kafka.producer import produce
 from pipeline import warehouse
-from pipeline.producer import produce
 from schemas.slipups import Alert
 from tests.support import Company, WebhookReceiver, Worker, wait_for
 from tests.test_e2e import check_against_truth, wait_until_processed

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.audience import AudienceGraph, metrics
 from pipeline.audience.estimate import OverlapFactor
-from pipeline.audience.graph import EmployeeAccountState
+from pipeline.audience.frame import Frame
+from pipeline.audience.view import LiveAccount
 from schemas.events import (
     AccountStats,
     AnyEvent,
@@ -430,11 +431,13 @@ def test_overlap_factors_and_top_overlaps_equal_a_plain_recomputation(seed: int)
         stream.stats("linkedin", eid, 50, [f"linkedin:f{rng.randrange(120)}" for _ in range(8)])
     stream.stats("x", ids[0], 40, ["x:f1", "x:f2", "x:new"])
     graph = replay(stream.events)
-    frame = metrics._Frame(graph)
+    view = graph.view()
+    frame = Frame(view)
+    edges = list(zip(view.edge_node, view.edge_account, strict=True))
 
-    def persons(state: EmployeeAccountState) -> set[int]:
-        labels = {graph.component[node] for node in state.followers}
-        return {label for label in labels if not graph.component_employees[label]}
+    def persons(account: LiveAccount) -> set[int]:
+        labels = {view.person[node] for node, slot in edges if slot == account.slot and node >= 0}
+        return {label for label in labels if not view.colleagues[label]}
 
     mixed = None
     for kind in metrics._scope_kinds(frame):
@@ -447,9 +450,9 @@ def test_overlap_factors_and_top_overlaps_equal_a_plain_recomputation(seed: int)
             expected = {}
             for scope in range(scopes):
                 lists = [
-                    (state.network, persons(state))
-                    for state, of in zip(frame.states, kind.of_account.tolist(), strict=True)
-                    if of == scope and state.stats is None
+                    (account.network, persons(account))
+                    for account, of in zip(frame.accounts, kind.of_account.tolist(), strict=True)
+                    if of == scope and account.stats is None
                 ]
                 distinct, incidences = [], []
                 for network in frame.networks:
@@ -465,7 +468,7 @@ def test_overlap_factors_and_top_overlaps_equal_a_plain_recomputation(seed: int)
             assert got == expected, (kind.kind, plain)
 
     audience = {
-        eid: set().union(*(persons(s) for s in frame.states if s.owner == eid)) for eid in ids
+        eid: set().union(*(persons(a) for a in frame.accounts if a.owner == eid)) for eid in ids
     }
     for row in graph.snapshot("s", T0):
         if isinstance(row, EmployeeReach):

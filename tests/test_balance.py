@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.balance import apportion
+from agents.kafka.raw_feed import apportion
 
 
 def test_the_worker_holding_the_graph_takes_a_quarter_of_four_partitions() -> None:

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from clickhouse_driver import Client
 
+from agents.kafka.lag import LagProbe
 from pipeline import warehouse
-from pipeline.lag import LagProbe
 from pipeline.settings import Settings
 from tests.support import (
     Company,

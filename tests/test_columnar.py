@@ -8,8 +8,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from pipeline.topology import BY_NAME
 from pipeline.warehouse import TABLES
-from schemas import columnar, metrics
+from schemas import columnar
 from schemas.columnar import BatchDecoder
 from schemas.events import Follow
 from schemas.metrics import CoveragePoint, ScopeMetrics
@@ -56,9 +57,9 @@ def test_a_topic_of_several_types_tells_them_apart_by_tag() -> None:
     rows = [r for r in sample_records() if isinstance(r, ScopeMetrics | CoveragePoint)]
     scopes = [r for r in rows if isinstance(r, ScopeMetrics)]
     points = [r for r in rows if isinstance(r, CoveragePoint)]
-    assert metrics.decoder.records(columnar.encode(points)) == points
-    columns = metrics.decoder.columns(columnar.encode(scopes))
-    assert metrics.decoder.kind_of(columns) is ScopeMetrics
+    assert BY_NAME["metrics"].decoder.records(columnar.encode(points)) == points
+    columns = BY_NAME["metrics"].decoder.columns(columnar.encode(scopes))
+    assert BY_NAME["metrics"].decoder.kind_of(columns) is ScopeMetrics
 
 
 @pytest.mark.parametrize(

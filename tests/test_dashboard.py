@@ -1,6 +1,6 @@
 """The dashboard without a server: number formatting, the pages, the data object, the SQL on chdb.
 
-The queries of `pipeline.dashboard.data` also run here on current ClickHouse
+The dashboard's queries (`pipeline.warehouse.reads`) also run here on current ClickHouse
 (chdb, in-process) against a migrated database holding a simulated company, so
 they stay portable; the 18.16 server and the browser are in
 test_dashboard_browser.py.
@@ -20,10 +20,11 @@ from pipeline import warehouse
 from pipeline.audience.report import Report
 from pipeline.cli.dashboard import command
 from pipeline.dashboard import data
-from pipeline.dashboard.data import Dashboard, SlipUpCount
+from pipeline.dashboard.data import Dashboard
 from pipeline.dashboard.render import count, moment, percent, render_page, render_problem
 from pipeline.settings import Settings
-from pipeline.slipups.alerts import RECENT_INCIDENTS_SQL, Incident
+from pipeline.warehouse import reads
+from pipeline.warehouse.reads import Incident, SlipUpCount
 from schemas.metrics import CoveragePoint, EmployeeReach, ScopeMetrics
 from tests.support import free_port
 from tests.test_dashboard_browser import CHARTS, company_records
@@ -229,13 +230,17 @@ def _literal(sql: str, **params: str | int) -> str:
 
 
 def test_the_dashboard_queries_run_on_current_clickhouse(chdb_company: ChdbEngine) -> None:
-    ((first, last),) = chdb_company.run(data.COMPANY_SPAN_SQL)
+    ((first, last),) = chdb_company.run(reads.COMPANY_SPAN_SQL)
     assert int(last) - int(first) > 86400
-    snapshots = chdb_company.run(_literal(data.COMPANY_TREND_SQL, slot_seconds=3600))
+    snapshots = chdb_company.run(_literal(reads.COMPANY_TREND_SQL, slot_seconds=3600))
     assert len(snapshots) > 5
     latest = str(snapshots[-1][1])
-    for sql in (data.SNAPSHOT_SCOPES_SQL, data.SNAPSHOT_EMPLOYEES_SQL, data.SNAPSHOT_COVERAGE_SQL):
+    for sql in (
+        reads.SNAPSHOT_SCOPES_SQL,
+        reads.SNAPSHOT_EMPLOYEES_SQL,
+        reads.SNAPSHOT_COVERAGE_SQL,
+    ):
         assert chdb_company.run(_literal(sql, snapshot=latest)), sql
     history = int(data.SLIPUP_HISTORY.total_seconds())
-    assert chdb_company.run(_literal(data.HOURLY_SLIPUPS_SQL, history_seconds=history))
-    assert chdb_company.run(_literal(RECENT_INCIDENTS_SQL, limit=data.INCIDENT_LIMIT))
+    assert chdb_company.run(_literal(reads.HOURLY_SLIPUPS_SQL, history_seconds=history))
+    assert chdb_company.run(_literal(reads.RECENT_INCIDENTS_SQL, limit=data.INCIDENT_LIMIT))

@@ -96,7 +96,9 @@ def company_records(employees: int = 60, seed: int = 2) -> list[Any]:
 
 def insert_records(client: Client, records: Sequence[Any]) -> None:
     for kind in {type(r) for r in records}:
-        warehouse.insert(client, warehouse.TABLES[kind], [r for r in records if type(r) is kind])
+        table = warehouse.TABLES[kind]
+        batch = [r for r in records if type(r) is kind]
+        warehouse.insert_columns(client, table, table.to_columns(batch))
 
 
 def migrate(client: Client) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from agents.kafka.admin import topic_names
+from agents.kafka.lag import LagProbe
+from agents.kafka.lag import wait_until_processed as processed
 from pipeline import warehouse
-from pipeline.app import topic_names
-from pipeline.lag import LagProbe
-from pipeline.lag import wait_until_processed as processed
 from pipeline.settings import Settings
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig

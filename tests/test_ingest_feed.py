@@ -9,10 +9,10 @@ from functools import partial
 import pytest
 from aiokafka import TopicPartition
 
-from agents.ingest import HOLDER_WEIGHT, PEER_WEIGHT, RawBatch, RawFeed
-from pipeline.app import declare_topics
-from pipeline.lag import LagProbe
-from pipeline.producer import produce
+from agents.kafka.admin import declare_topics
+from agents.kafka.lag import LagProbe
+from agents.kafka.producer import produce
+from agents.kafka.raw_feed import HOLDER_WEIGHT, PEER_WEIGHT, RawBatch, RawFeed
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.kafka

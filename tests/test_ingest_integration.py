@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from agents.sink import SOURCES
+from pipeline.topology import BY_NAME
 from tests.support import Worker, topic_records, wait_for
 from tests.test_ingest import VALID, event
 
@@ -67,7 +67,7 @@ def test_a_file_through_ingest_and_the_worker(
     def counts() -> dict[str, int]:
         return {
             settings.topic(route): len(
-                topic_records(kafka_bootstrap, settings.topic(route), SOURCES[route], 1000)
+                topic_records(kafka_bootstrap, settings.topic(route), BY_NAME[route].decoder, 1000)
             )
             for route in [*ROUTE_OF.values(), "dlq"]
         }
@@ -78,14 +78,14 @@ def test_a_file_through_ingest_and_the_worker(
         what=f"typed topics and dead letters to hold {expected}",
     )
 
-    letters = topic_records(kafka_bootstrap, settings.topic("dlq"), SOURCES["dlq"])
+    letters = topic_records(kafka_bootstrap, settings.topic("dlq"), BY_NAME["dlq"].decoder)
     assert sorted(letter.raw for letter in letters) == sorted(INVALID)
     assert {letter.topic for letter in letters} == {settings.topic("raw")}
     assert all(letter.reason and letter.message for letter in letters)
 
     # No raw third-party id in any typed topic.
     for route in ROUTE_OF.values():
-        records = topic_records(kafka_bootstrap, settings.topic(route), SOURCES[route])
+        records = topic_records(kafka_bootstrap, settings.topic(route), BY_NAME[route].decoder)
         payload = b"".join(map(msgspec.json.encode, records))
         for secret in (b'"bob"', b'"carol"', b'"dave"', b"bob@social"):
             assert secret not in payload

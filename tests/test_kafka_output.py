@@ -1,4 +1,4 @@
-"""agents.KafkaOutput without a broker: micro-batches per partition, one output shared by several agents; and reading them back."""
+"""agents.kafka.output.KafkaOutput without a broker: micro-batches per partition, one output shared by several agents; and reading them back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from agents import KafkaOutput, decoded
+from agents.kafka.output import KafkaOutput
+from agents.kafka.records import decoded
 from pipeline.settings import Settings
 from schemas import columnar
 from schemas.columnar import BatchDecoder

@@ -85,7 +85,7 @@ def test_kafka_security_options_for_each_client() -> None:
 def test_faust_gets_the_same_credentials() -> None:
     import faust
 
-    from pipeline.app import create_app
+    from agents.app import create_app
 
     app, _ = create_app(
         Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_username="u", kafka_password="p")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +12,9 @@ import pytest
 from clickhouse_driver.errors import NetworkError
 
 from pipeline.sink import SINK_DECODE, Backoff, Outage, Sink
+from pipeline.topology import BY_NAME
 from pipeline.warehouse import Block, Table
-from schemas import columnar, metrics
+from schemas import columnar
 from schemas.columnar import BatchDecoder
 from schemas.events import Follow
 from schemas.metrics import CoveragePoint, ScopeMetrics
@@ -23,7 +23,7 @@ T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def follows(*ids: int) -> bytes:
-    """One Kafka message of follows, as `agents.KafkaOutput` writes it."""
+    """One Kafka message of follows, as `agents.kafka.output.KafkaOutput` writes it."""
     return columnar.encode(
         [Follow(event_id=f"f{i}", occurred_at=T, network="x", account_id="@a",
                 follower_id=f"p{i}", action="follow") for i in ids]
@@ -84,27 +84,27 @@ def test_a_batch_is_due_when_full_or_old_enough() -> None:
     assert not sink.add(follows(1))
     assert not sink.add(follows(2))
     assert sink.add(follows(3))
-    asyncio.run(sink.flush())
+    asyncio.run(sink.submit())
     assert not sink.add(follows(4))
     clock.now += 1.0
     assert sink.due
 
 
-def test_flush_inserts_each_table_once_and_empties_the_buffer() -> None:
+def test_submit_inserts_each_table_once_and_empties_the_buffer() -> None:
     clickhouse, clock = FakeClickHouse(), Clock()
     sink = make_sink(clickhouse, clock)
     for i in range(10):
         sink.add(follows(i))
-    assert asyncio.run(sink.flush()) == 10
+    assert asyncio.run(sink.submit()) == 10
     assert clickhouse.calls == 1
     assert clickhouse.event_ids() == [f"f{i}" for i in range(10)]
-    assert asyncio.run(sink.flush()) == 0
+    assert asyncio.run(sink.submit()) == 0
     assert clickhouse.calls == 1
 
 
 def test_metrics_rows_go_to_their_own_tables() -> None:
     clickhouse = FakeClickHouse()
-    sink = Sink("metrics", metrics.decoder, clickhouse.insert)
+    sink = Sink("metrics", BY_NAME["metrics"].decoder, clickhouse.insert)
     sink.add(columnar.encode([
         ScopeMetrics(snapshot_id="s", taken_at=T, scope_kind="company", scope="", employees=1,
                      naive_reach=2, distinct_accounts=2, distinct_persons=2, estimated_persons=2.0,
@@ -112,7 +112,7 @@ def test_metrics_rows_go_to_their_own_tables() -> None:
     sink.add(columnar.encode([
         CoveragePoint(snapshot_id="s", taken_at=T, rank=1, employee_id="e", new_persons=2,
                       cumulative_persons=2, cumulative_share=1.0)]))  # fmt: skip
-    asyncio.run(sink.flush())
+    asyncio.run(sink.submit())
     assert sorted(clickhouse.rows) == ["community_scopes", "coverage_curve"]
 
 
@@ -124,7 +124,7 @@ def test_a_message_that_does_not_decode_becomes_a_dead_letter_and_the_rest_goes_
     sink.add(follows(1, 2), "chorus.follows", 0, 41)
     sink.add(b'{"event_id": 7}', "chorus.follows", 0, 42)
     sink.add(follows(3), "chorus.follows", 0, 43)
-    asyncio.run(sink.flush())
+    asyncio.run(sink.submit())
     assert clickhouse.event_ids() == ["f1", "f2", "f3"]
     [letter] = clickhouse.rows["dead_letters"]
     assert (letter["topic"], letter["partition"], letter["offset"]) == ("chorus.follows", 0, 42)
@@ -139,14 +139,14 @@ def test_one_bad_record_makes_its_whole_message_a_dead_letter_bytes_kept() -> No
     bad = follows(4, 5).replace(b'"f5"', b'""')
     sink.add(bad, "chorus.follows", 1, 8)
     sink.add(follows(6), "chorus.follows", 1, 9)
-    asyncio.run(sink.flush())
+    asyncio.run(sink.submit())
     assert clickhouse.event_ids() == ["f6"]
     [letter] = clickhouse.rows["dead_letters"]  # one per message: the table's key is its position
     assert (letter["offset"], letter["raw"]) == (8, bad)
     assert letter["message"] == "Expected `str` of length >= 1 - at `$.event_id[1]`"
 
 
-def test_while_clickhouse_is_down_flush_retries_with_growing_jittered_delays(
+def test_while_clickhouse_is_down_submit_retries_with_growing_jittered_delays(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clickhouse, clock = FakeClickHouse(failures=12), Clock()
@@ -154,7 +154,7 @@ def test_while_clickhouse_is_down_flush_retries_with_growing_jittered_delays(
     for i in range(5):
         sink.add(follows(i))
     with caplog.at_level(logging.INFO, logger="pipeline.sink"):
-        assert asyncio.run(sink.flush()) == 5
+        assert asyncio.run(sink.submit()) == 5
     assert clickhouse.calls == 13
     assert len(clickhouse.rows["follows"]) == 5  # nothing lost, nothing twice
     assert all(0.25 <= d <= 0.5 for d in clock.slept[:1])
@@ -189,7 +189,7 @@ def test_a_table_written_before_a_failure_is_not_written_again() -> None:
     sink = make_sink(clickhouse, Clock())
     sink.add(follows(1))
     sink.add(b"not json", "t", 0, 1)
-    asyncio.run(sink.flush())
+    asyncio.run(sink.submit())
     assert len(clickhouse.rows["follows"]) == 1
     assert len(clickhouse.rows["dead_letters"]) == 1
 
@@ -201,51 +201,11 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     assert len({backoff.delay(3) for _ in range(10)}) > 1
 
 
-class GatedClickHouse(FakeClickHouse):
-    """Holds each insert (in its thread) until the test lets one through."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Semaphore(0)
-
-    def insert(self, table: Table, columns: Block) -> None:
-        assert self.gate.acquire(timeout=10), "the test never let this insert through"
-        super().insert(table, columns)
-
-
-def test_submit_returns_while_its_batch_is_inserted_and_acks_follow_each_insert_in_order() -> None:
-    clickhouse = GatedClickHouse()
-    sink = make_sink(clickhouse, Clock(), max_in_flight=1)
-    acked: list[tuple[int, list[str]]] = []
-
-    def ack(batch: int) -> Any:
-        async def written() -> None:
-            acked.append((batch, clickhouse.event_ids()))  # what ClickHouse holds at the ack
-
-        return written
-
-    async def run() -> None:
-        sink.add(follows(1, 2))
-        assert await sink.submit(ack(1)) == 2  # returns at once: its insert is in flight
-        sink.add(follows(3))  # decoded while the first batch is inserted
-        second = asyncio.create_task(sink.submit(ack(2)))
-        await asyncio.sleep(0.1)
-        assert not second.done() and acked == []  # two unwritten: the caller waits
-        clickhouse.gate.release()
-        await second
-        assert acked == [(1, ["f1", "f2"])]
-        clickhouse.gate.release()
-        await sink.flush()
-
-    asyncio.run(run())
-    assert acked == [(1, ["f1", "f2"]), (2, ["f1", "f2", "f3"])]
-
-
-def test_while_clickhouse_is_down_the_next_batch_waits_and_nothing_is_acked(
+def test_while_clickhouse_is_down_submit_does_not_return_and_nothing_is_acked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clickhouse = FakeClickHouse(failures=10**9)
-    sink = Sink("follows", BatchDecoder(Follow), clickhouse.insert, max_in_flight=1,
+    sink = Sink("follows", BatchDecoder(Follow), clickhouse.insert,
                 backoff=Backoff(initial=0.001, cap=0.001))  # fmt: skip
     acked: list[int] = []
 
@@ -254,10 +214,8 @@ def test_while_clickhouse_is_down_the_next_batch_waits_and_nothing_is_acked(
 
     async def run() -> None:
         sink.add(follows(1))
-        await sink.submit(ack)
-        sink.add(follows(2))
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(sink.submit(ack), 0.3)  # cancelled: gives up what is in flight
+            await asyncio.wait_for(sink.submit(ack), 0.3)  # the caller reads nothing meanwhile
 
     with caplog.at_level(logging.INFO, logger="pipeline.sink"):
         asyncio.run(run())

@@ -22,11 +22,12 @@ from aiokafka import AIOKafkaProducer
 from clickhouse_driver import Client
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from agents import KafkaOutput, sink
+from agents import sink
+from agents.kafka.output import KafkaOutput
 from pipeline import warehouse
-from pipeline.app import Topics
 from pipeline.services.local import ClickHouse
 from pipeline.settings import Settings
+from pipeline.topology import TOPICS
 from schemas.events import Post
 
 PARTITIONS = 2
@@ -59,9 +60,9 @@ def sink_settings(namespace: Settings, database: str, **overrides: object) -> Se
     )
 
 
-def sink_app(settings: Settings) -> tuple[faust.App, Topics]:
+def sink_app(settings: Settings) -> tuple[faust.App, dict[str, faust.TopicT]]:
     """A faust app with only the sink agents, its topics created first (a group sees only those)."""
-    names = [f.name for f in Topics.__dataclass_fields__.values()]
+    names = [topic.name for topic in TOPICS]
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     admin.create_topics(
         [
@@ -80,7 +81,7 @@ def sink_app(settings: Settings) -> tuple[faust.App, Topics]:
         topic_partitions=PARTITIONS,
         consumer_auto_offset_reset="earliest",
     )
-    topics = Topics(**{n: app.topic(settings.topic(n), partitions=PARTITIONS) for n in names})
+    topics = {n: app.topic(settings.topic(n), partitions=PARTITIONS) for n in names}
     sink.register(app, topics, settings)
     return app, topics
 
@@ -162,9 +163,10 @@ def test_sink_agents_store_every_event_once_even_when_replayed(
 @pytest.mark.clickhouse
 def test_inserting_the_same_batch_twice_counts_once(clickhouse: Client) -> None:
     warehouse.Migrator(clickhouse.execute, warehouse.load_migrations()).migrate()
+    table = warehouse.TABLES[Post]
     records = posts(300)
     for _ in range(2):
-        warehouse.insert(clickhouse, warehouse.TABLES[Post], records)
+        warehouse.insert_columns(clickhouse, table, table.to_columns(records))
     assert clickhouse.execute("SELECT sum(posts) FROM daily_activity") == [(300,)]
     assert clickhouse.execute("SELECT count() FROM engagement_per_post") == [(300,)]
     assert clickhouse.execute("SELECT sum(posts) FROM slipup_rate_weekly") == [(300,)]

@@ -110,9 +110,9 @@ class ServerEngine:
 
     def insert(self, records: Sequence[Any]) -> None:
         for kind in {type(r) for r in records}:
-            warehouse.insert(
-                self.client, warehouse.TABLES[kind], [r for r in records if type(r) is kind]
-            )
+            table = warehouse.TABLES[kind]
+            batch = [r for r in records if type(r) is kind]
+            warehouse.insert_columns(self.client, table, table.to_columns(batch))
 
 
 def _database() -> str:

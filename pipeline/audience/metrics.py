@@ -1,12 +1,10 @@
 """A snapshot of the graph: every metric of every scope, as `schemas.metrics` rows.
 
 The graph keeps only what must be live (the company's counts) and an edge log;
-a snapshot copies the log and the person labels into numpy arrays and derives
-everything with whole-array operations, never a Python loop over edges:
+a snapshot reads a `GraphView` of it into numpy arrays (`frame.Frame`, edges
+grouped by account, hence by employee) and derives everything from those with
+whole-array operations, never a Python loop over edges:
 
-- the edges are grouped by account once (a radix sort); what derives from them
-  stays grouped by account, hence by employee, and one sort of the few edges
-  that may repeat a person dedups both (account, person) and (employee, person);
 - a scope kind's distinct accounts are the marks left in one (scope x node)
   boolean array; its distinct persons the nonzero cells of one (scope x
   person) array of network bits, one scatter per network; both counted per row;
@@ -29,14 +27,11 @@ products).
 
 from __future__ import annotations
 
-import gc
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
-from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
@@ -48,11 +43,9 @@ from pipeline.audience.estimate import (
     SampledAccount,
     estimate_persons,
 )
-from schemas.events import Employee
+from pipeline.audience.frame import Frame
+from pipeline.audience.view import GraphView
 from schemas.metrics import CampaignReach, CoveragePoint, EmployeeReach, MetricRow, ScopeMetrics
-
-if TYPE_CHECKING:  # the graph calls `Snapshots.take`; only its types are needed here
-    from pipeline.audience.graph import AudienceGraph, EmployeeAccountState
 
 # (employee, shared persons) pairs kept per employee: reported, and the edges of
 # the cluster graph (Louvain in networkx costs ~1 s per 50,000 edges).
@@ -62,241 +55,26 @@ OVERLAP_REFRESH_SHARE = 0.01  # edits, as a share of live edges, that force a ne
 OVERLAP_MAX_AGE = 10  # snapshots one product may serve
 CLUSTER_REFRESH_CHANGE = 0.02  # moved cluster-graph weight, as a share, that reruns Louvain
 CLUSTER_MAX_AGE = 10  # products one Louvain run may serve
-MAX_NETWORKS = 15  # networks with live accounts: their bits and one more fit 16-bit flags
 MARK_BLOCK = 1 << 25  # cells of one (scope x node) mark array: at most ~100 MB of scratch
 
 
-class _Frame:
-    """The graph's state as arrays, read once per snapshot.
-
-    Edges of live accounts come from the edge log, grouped by account (one
-    radix sort): every array derived from them stays grouped by account, hence
-    by employee, and holds no account column (runs and their lengths). A person
-    appears twice in one account's list only through two linked accounts, and
-    twice in one employee's audience only through those or through two of the
-    employee's accounts on one network (pseudonyms are per network, see
-    ingest): only the edges of such persons and employees go through the
-    (sorting) dedup, one sort for both the (account, person) incidences and the
-    (employee, person) pairs. The incidences' account runs are then put in the
-    order of their flag bit (see `_Reach`): each bit is one slice.
-    """
-
-    def __init__(self, graph: AudienceGraph) -> None:
-        # Node, label and account arrays are int32 (the graph's own width): half the memory.
-        component = np.frombuffer(graph.component, dtype=np.int32).copy()
-        self.size = size = len(component)
-        audience_label = np.frombuffer(graph.component_employees, dtype=np.int32) == 0
-        shared_label = np.zeros(size, dtype=bool)
-        shared_label[list(graph.members)] = True
-        self.employees: list[Employee] = graph.active_employees()
-        employees = len(self.employees)
-        index = {e.employee_id: i for i, e in enumerate(self.employees)}
-        # Live accounts by owner, then (network, account_id): an order that does
-        # not depend on the order events arrived in.
-        live_accounts = graph.live_accounts()
-        owner = np.array([index[s.owner or ""] for s in live_accounts], dtype=np.int64)
-        by_owner = np.argsort(owner, kind="stable")
-        self.states: list[EmployeeAccountState] = [live_accounts[i] for i in by_owner.tolist()]
-        states = self.states
-        accounts = len(states)
-        self.owner = owner[by_owner]
-        self.networks = sorted({s.network for s in states})
-        if len(self.networks) > MAX_NETWORKS:
-            raise ValueError(f"{len(self.networks)} networks: the flags hold {MAX_NETWORKS}")
-        network_index = {network: k for k, network in enumerate(self.networks)}
-        self.network = np.array([network_index[s.network] for s in states], dtype=np.int64)
-        self.naive = np.array([s.naive_followers for s in states], dtype=np.int64)
-        self.complete = np.array([s.stats is None for s in states], dtype=bool)
-
-        position = np.full(len(graph.account_list), -1, dtype=np.int32)
-        position[[s.index for s in states]] = np.arange(accounts)
-        log_nodes = np.frombuffer(graph.edge_node, dtype=np.int32)
-        log_accounts = position[np.frombuffer(graph.edge_account, dtype=np.int32)]
-        live = (log_nodes >= 0) & (log_accounts >= 0)
-        account_of = log_accounts[live]
-        del log_accounts
-        nodes = log_nodes[live][_group_order(account_of, accounts)]
-        del log_nodes, live  # no view of the log may outlive the snapshot (it blocks appends)
-        edge_bounds = _bounds(np.bincount(account_of, minlength=accounts))
-        del account_of
-        staff = np.zeros(size, dtype=bool)
-        staff[list(graph.employee_listings)] = True
-        audience_account = ~staff[nodes]
-        # Follower accounts of the complete lists, employee accounts left out.
-        self.follower_nodes = nodes[audience_account]
-        self.follower_counts = _run_counts(audience_account, edge_bounds)
-        labels = component[nodes]
-        del nodes, audience_account
-        audience = audience_label[labels]
-        persons = labels[audience]
-        del labels
-        audience_bounds = _bounds(_run_counts(audience, edge_bounds))
-        del audience
-
-        on_network = self.owner * len(self.networks) + self.network
-        same_network = np.zeros(employees, dtype=bool)
-        same_network[self.owner[np.bincount(on_network)[on_network] > 1]] = True
-        account_runs = np.diff(audience_bounds)
-        candidates = shared_label[persons]
-        candidates |= np.repeat(same_network[self.owner], account_runs)
-        where = np.flatnonzero(candidates)
-        account = np.repeat(np.arange(accounts, dtype=np.int32), account_runs)[where]
-        first_incidence, first_pair = _first_pairs(self.owner, account, persons[where], size)
-        incidence, pair = ~candidates, ~candidates
-        incidence[where[first_incidence]] = True
-        pair[where[first_pair]] = True
-        del candidates, where, account, first_incidence, first_pair
-
-        # (employee, person) pairs: each audience person once per employee, by employee.
-        self.pair_person = persons[pair].astype(np.int64)  # faster per-employee lookups
-        pair_accounts = _bounds(_run_counts(pair, audience_bounds))
-        self.pair_bounds = pair_accounts[np.searchsorted(self.owner, np.arange(employees + 1))]
-        # (account, person) incidences: each audience person once per account,
-        # the accounts' runs ordered by flag bit: the account's network, or
-        # `len(networks)` if stats-only.
-        self.incidences = incidences = _run_counts(incidence, audience_bounds)  # per account
-        bits = np.where(self.complete, self.network, len(self.networks))
-        self.incidence_accounts = np.argsort(bits, kind="stable")
-        self.incidence_runs = incidences[self.incidence_accounts]
-        starts = _bounds(incidences)[self.incidence_accounts] - _bounds(self.incidence_runs)[:-1]
-        run_starts = np.repeat(starts.astype(np.int32), self.incidence_runs)
-        run_starts += np.arange(len(run_starts), dtype=np.int32)
-        self.incidence_person = persons[incidence][run_starts]
-        del persons, incidence, run_starts
-        self.bit_accounts = _bounds(np.bincount(bits, minlength=len(self.networks) + 1))
-        self.bit_bounds = _bounds(
-            np.bincount(bits, weights=incidences, minlength=len(self.networks) + 1).astype(np.int64)
-        )
-
-        # The samples of the stats-only accounts, all at once.
-        self.stats_only = np.flatnonzero(~self.complete)
-        stats = [(state.stats, state.sample) for state in states if state.stats is not None]
-        lengths = np.array([len(sample) for _, sample in stats], dtype=np.int64)
-        sample = component[
-            np.fromiter(
-                chain.from_iterable(sample for _, sample in stats),
-                dtype=np.int64,
-                count=int(lengths.sum()),
-            )
-        ]
-        audience = audience_label[sample]
-        kept = _bounds(_run_counts(audience, _bounds(lengths))).tolist()
-        sample = sample[audience]
-        self.sampled = [  # per stats-only account
-            SampledAccount(counts.followers_count, sample[start:end], colleagues)
-            for (counts, _), start, end, colleagues in zip(
-                stats, kept[:-1], kept[1:], (lengths - np.diff(kept)).tolist(), strict=True
-            )
-        ]
-        self.person_marks = np.zeros(size, dtype=bool)  # scratch, left all False
-
-    def follower_rows(self, scope_of_account: np.ndarray) -> np.ndarray:
-        """Scope x size for each follower edge (`follower_nodes`): where its scope's row starts."""
-        return np.repeat(scope_of_account * self.size, self.follower_counts)
-
-    def bit_parts(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-        """(bit, persons, accounts, persons per account) of each flag bit with incidences."""
-        incidence, account = self.bit_bounds.tolist(), self.bit_accounts.tolist()
-        for bit in range(len(incidence) - 1):
-            if incidence[bit + 1] > incidence[bit]:
-                runs = slice(account[bit], account[bit + 1])
-                yield (
-                    bit,
-                    self.incidence_person[incidence[bit] : incidence[bit + 1]],
-                    self.incidence_accounts[runs],
-                    self.incidence_runs[runs],
-                )
-
-    def pair_employees(self, mask: np.ndarray) -> np.ndarray:
-        """Per employee, the pairs that `mask` (over `pair_person`) keeps."""
-        return _run_counts(mask, self.pair_bounds)
-
-
-def _bounds(counts: np.ndarray) -> np.ndarray:
-    """Where each run starts, and the end: 0, then the running sum of `counts`."""
-    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=bounds[1:])
-    return bounds
-
-
-def _run_counts(mask: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """How many of `mask` are True in each run bounds[i]..bounds[i + 1] (int32: edge counts)."""
-    running = np.zeros(len(mask) + 1, dtype=np.int32)
-    np.cumsum(mask, out=running[1:])
-    return np.diff(running[bounds]).astype(np.int64)
-
-
-def _first_pairs(
-    owner: np.ndarray, account: np.ndarray, person: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Masks keeping the first of each repeated (account, person) and (employee, person) item.
-
-    One sort of (employee, person, account's rank among its owner's accounts)
-    keys serves both. Which of equal items is kept does not matter.
-    """
-    accounts = len(owner)
-    first_account = np.searchsorted(owner, owner)  # accounts are sorted by owner
-    slots = int((np.arange(accounts) - first_account).max(initial=0)) + 1
-    keys = (owner[account] * size + person) * slots + (account - first_account[account])
-    order = _sort_order(keys, (int(owner.max(initial=0)) + 1) * size * slots)
-    keys = keys[order]
-    new = np.ones(len(keys), dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=new[1:])
-    incidence = np.zeros(len(keys), dtype=bool)
-    incidence[order[new]] = True
-    keys //= slots
-    np.not_equal(keys[1:], keys[:-1], out=new[1:])
-    pair = np.zeros(len(keys), dtype=bool)
-    pair[order[new]] = True
-    return incidence, pair
-
-
-def _sort_order(keys: np.ndarray, bound: int) -> np.ndarray:
-    """An order sorting `keys` (0..bound-1); equal keys in any order.
-
-    A sort of the keys with their positions packed in the low bits when both fit
-    63 bits: several times faster than an argsort.
-    """
-    shift = len(keys).bit_length()
-    if (max(bound, 1) - 1).bit_length() + shift > 63:
-        return np.argsort(keys)
-    packed = np.sort(np.left_shift(keys, shift) | np.arange(len(keys)))
-    return packed & ((1 << shift) - 1)
-
-
-def _group_order(groups: np.ndarray, count: int) -> np.ndarray:
-    """Stable order grouping `groups` (0..count-1); a radix sort while they fit 16 bits."""
-    return np.argsort(groups.astype(np.uint16) if count <= 1 << 16 else groups, kind="stable")
-
-
 class Snapshots:
-    """Takes snapshots of one graph; keeps the last overlap product and clusters for the next."""
+    """Takes snapshots of one graph's views; keeps the last overlap product and clusters for the next."""
 
     def __init__(self) -> None:
         self.overlaps: _Overlaps | None = None
 
-    def take(self, graph: AudienceGraph, snapshot_id: str, taken_at: datetime) -> list[MetricRow]:
+    def take(self, view: GraphView, snapshot_id: str, taken_at: datetime) -> list[MetricRow]:
         """Every row of one snapshot: scopes, employees, the coverage curve, campaigns."""
-        collecting = gc.isenabled()
-        gc.disable()  # rows make no cycles; a collection would walk the graph's millions of objects
-        try:
-            return self._take(graph, snapshot_id, taken_at)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _take(self, graph: AudienceGraph, snapshot_id: str, taken_at: datetime) -> list[MetricRow]:
-        graph.compact_edges()
-        frame = _Frame(graph)
+        frame = Frame(view)
         rows: list[MetricRow] = list(_scope_rows(frame, snapshot_id, taken_at))
         audiences = _employee_audiences(frame)
-        live_edges = len(graph.edge_node) - graph.removed_edges
         self.overlaps = _Overlaps.refreshed(
-            self.overlaps, frame, audiences, graph.edits, live_edges
+            self.overlaps, frame, audiences, view.edits, view.live_edges
         )
         rows.extend(_employee_rows(frame, audiences, self.overlaps, snapshot_id, taken_at))
         rows.extend(_coverage(frame, audiences, snapshot_id, taken_at))
-        rows.extend(_campaigns(graph, frame, audiences, snapshot_id, taken_at))
+        rows.extend(_campaigns(view.campaign_posts, frame, audiences, snapshot_id, taken_at))
         return rows
 
 
@@ -311,14 +89,14 @@ class _ScopeKind:
     of_account: np.ndarray  # live account -> scope
 
 
-def _scope_kinds(frame: _Frame) -> list[_ScopeKind]:
+def _scope_kinds(frame: Frame) -> list[_ScopeKind]:
     """The company, departments, regions (latest roster values), networks; scopes sorted."""
     kinds = [
         _ScopeKind(
             "company",
             [""],
             np.array([len(frame.employees)]),
-            np.zeros(len(frame.states), dtype=np.int64),
+            np.zeros(len(frame.accounts), dtype=np.int64),
         )
     ]
     for kind in ("department", "region"):
@@ -361,7 +139,7 @@ def _cells(
 
 
 def _marks(
-    scope_of_account: np.ndarray | None, block: tuple[int, int, int], frame: _Frame
+    scope_of_account: np.ndarray | None, block: tuple[int, int, int], frame: Frame
 ) -> np.ndarray:
     """Flat (scope first..end-1 x node) marks of the follower accounts of the block's lists."""
     first, end, _ = block
@@ -371,18 +149,14 @@ def _marks(
     return marks
 
 
-def _scope_rows(frame: _Frame, snapshot_id: str, taken_at: datetime) -> Iterator[ScopeMetrics]:
+def _scope_rows(frame: Frame, snapshot_id: str, taken_at: datetime) -> Iterator[ScopeMetrics]:
     """Every scope's row, company first (its overlap factor is the fallback of the others)."""
     company_factor: OverlapFactor | None = None
     mixed: _Mixed | None = None
     for kind in _scope_kinds(frame):
         scopes = len(kind.names)
         naive = np.bincount(kind.of_account, weights=frame.naive, minlength=scopes)
-        sampled: list[list[SampledAccount]] = [[] for _ in range(scopes)]
-        for scope, account in zip(
-            kind.of_account[frame.stats_only].tolist(), frame.sampled, strict=True
-        ):
-            sampled[scope].append(account)
+        sampled = _sampled_by_scope(frame, kind)
         # One scope (the company): no scope per item to look up.
         scope_of_account = kind.of_account if scopes > 1 else None
         for first, end in _mark_blocks(scopes, frame.size):
@@ -423,6 +197,16 @@ def _scope_rows(frame: _Frame, snapshot_id: str, taken_at: datetime) -> Iterator
                 )
 
 
+def _sampled_by_scope(frame: Frame, kind: _ScopeKind) -> list[list[SampledAccount]]:
+    """The stats-only accounts of each scope: only those scopes need an estimate."""
+    sampled: list[list[SampledAccount]] = [[] for _ in kind.names]
+    for scope, account in zip(
+        kind.of_account[frame.stats_only].tolist(), frame.sampled, strict=True
+    ):
+        sampled[scope].append(account)
+    return sampled
+
+
 @dataclass(slots=True)
 class _Reach:
     """Who reaches whom in a block of scopes first..end-1 of one kind.
@@ -440,7 +224,7 @@ class _Reach:
 
     @classmethod
     def of(
-        cls, frame: _Frame, scope_of_account: np.ndarray | None, block: tuple[int, int, int]
+        cls, frame: Frame, scope_of_account: np.ndarray | None, block: tuple[int, int, int]
     ) -> _Reach:
         first, end, _ = block
         dtype = np.dtype(np.uint8 if len(frame.networks) < 8 else np.uint16)
@@ -478,19 +262,37 @@ class _Mixed:
     person: np.ndarray
 
     @classmethod
-    def of(cls, frame: _Frame, company: _Reach) -> _Mixed:
+    def of(cls, frame: Frame, company: _Reach) -> _Mixed:
         """From the company's reach (every incidence, one scope)."""
         complete = company.flags & company.flags.dtype.type((1 << len(frame.networks)) - 1)
         mixed = (complete & (complete - 1)) != 0
         where = np.flatnonzero(mixed[frame.incidence_person])
-        run = np.searchsorted(_bounds(frame.incidence_runs), where, side="right") - 1
-        account = frame.incidence_accounts[run]
+        account = frame.incidence_account(where)
         complete_list = frame.complete[account]
         return cls(account[complete_list], frame.incidence_person[where[complete_list]])
 
+    def shared(self, frame: Frame, scope_of_account: np.ndarray, reach: _Reach) -> np.ndarray:
+        """Per (scope, network) of the block, the incidences whose person is no new person there.
+
+        That is, one that a complete list on another network reaches in the
+        scope too; the incidence's own network is then not its only bit.
+        """
+        networks, first, end = len(frame.networks), reach.first, reach.end
+        stats_only = 1 << networks
+        scope = scope_of_account[self.account]
+        inside = (scope >= first) & (scope < end)
+        scope, account = scope[inside] - first, self.account[inside]
+        own = np.left_shift(1, frame.network[account])
+        flags = reach.flags[scope * frame.size + self.person[inside]]
+        shared = (flags != own) & (flags != own | stats_only)
+        return np.bincount(
+            scope[shared] * networks + frame.network[account[shared]],
+            minlength=(end - first) * networks,
+        )
+
 
 def _overlap_factors(
-    frame: _Frame,
+    frame: Frame,
     scope_of_account: np.ndarray,
     reach: _Reach,
     mixed: _Mixed,
@@ -511,8 +313,32 @@ def _overlap_factors(
     scope_network = (scope_of_account[complete] - first) * networks + frame.network[complete]
     present = np.zeros((scopes, networks), dtype=bool)
     present.flat[scope_network] = True
+    distinct = _new_persons(reach, present, plain=plain)
+    # (account on network k, person) incidences of those persons: all of the network's,
+    # less (unless plain) those whose person a complete list on another network reaches.
+    incidences = frame.incidences[complete]
+    pairs = np.bincount(scope_network, weights=incidences, minlength=scopes * networks)
+    if not plain:
+        pairs -= mixed.shared(frame, scope_of_account, reach)
+    counts = pairs.astype(np.int64).reshape(scopes, networks)
+    return {
+        first + s: OverlapFactor.from_networks(
+            distinct[s, present[s]].tolist(), counts[s, present[s]].tolist()
+        )
+        for s in range(scopes)
+        if present[s].any()
+    }
+
+
+def _new_persons(reach: _Reach, present: np.ndarray, *, plain: bool) -> np.ndarray:
+    """Per (scope, network) present: the persons of the network that no other one reaches.
+
+    The stats-only bit is the only other bit such a person may have; `plain`:
+    every person of the network.
+    """
+    scopes, networks = present.shape
     dtype = reach.flags.dtype.type
-    stats_only = 1 << networks  # the only bit besides network k a new person may have
+    stats_only = 1 << networks
     distinct = np.zeros((scopes, networks), dtype=np.int64)
     for s, k in np.argwhere(present).tolist():
         row = reach.row(s)
@@ -522,28 +348,7 @@ def _overlap_factors(
             distinct[s, k] = np.count_nonzero(row == 1 << k) + np.count_nonzero(
                 row == (1 << k) | stats_only
             )
-    # (account on network k, person) incidences of the persons counted above.
-    incidences = frame.incidences[complete]
-    pairs = np.bincount(scope_network, weights=incidences, minlength=scopes * networks)
-    if not plain:
-        scope = scope_of_account[mixed.account]
-        inside = (scope >= first) & (scope < reach.end)
-        scope, account = scope[inside] - first, mixed.account[inside]
-        own = np.left_shift(1, frame.network[account])
-        flags = reach.flags[scope * frame.size + mixed.person[inside]]
-        shared = (flags != own) & (flags != own | stats_only)
-        pairs -= np.bincount(
-            scope[shared] * networks + frame.network[account[shared]],
-            minlength=scopes * networks,
-        )
-    counts = pairs.astype(np.int64).reshape(scopes, networks)
-    return {
-        first + s: OverlapFactor.from_networks(
-            distinct[s, present[s]].tolist(), counts[s, present[s]].tolist()
-        )
-        for s in range(scopes)
-        if present[s].any()
-    }
+    return distinct
 
 
 def _row_counts(marks: np.ndarray, rows: int) -> list[int]:
@@ -561,7 +366,7 @@ class _Audiences:
     exclusive: list[int]  # per employee: persons no other active employee reaches
 
 
-def _employee_audiences(frame: _Frame) -> _Audiences:
+def _employee_audiences(frame: Frame) -> _Audiences:
     employees = len(frame.employees)
     reached_by = np.bincount(frame.pair_person, minlength=frame.size)
     bounds = frame.pair_bounds.tolist()
@@ -571,7 +376,7 @@ def _employee_audiences(frame: _Frame) -> _Audiences:
     return _Audiences(persons, reached_by, exclusive)
 
 
-def _shared_persons(frame: _Frame, audiences: _Audiences) -> sparse.csr_matrix:
+def _shared_persons(frame: Frame, audiences: _Audiences) -> sparse.csr_matrix:
     """Employee x person, persons reached by two employees or more (the others add no overlap).
 
     Persons are numbered in the order the employees first reach them: the
@@ -593,6 +398,14 @@ def _shared_persons(frame: _Frame, audiences: _Audiences) -> sparse.csr_matrix:
         (np.ones(len(persons), dtype=np.int32), number[persons], indptr),
         shape=(employees, np.count_nonzero(firsts)),
     )
+
+
+def _strongest_overlaps(frame: Frame, audiences: _Audiences) -> list[list[tuple[int, int]]]:
+    """Each employee's TOP_OVERLAPS strongest overlaps: only they outlive the (large) product."""
+    shared = _shared_persons(frame, audiences)
+    overlaps = sparse.csr_matrix(shared @ shared.T)
+    del shared
+    return _strongest(overlaps, TOP_OVERLAPS)
 
 
 def _strongest(overlaps: sparse.csr_matrix, count: int) -> list[list[tuple[int, int]]]:
@@ -653,7 +466,7 @@ class _Overlaps:
     def refreshed(
         cls,
         previous: _Overlaps | None,
-        frame: _Frame,
+        frame: Frame,
         audiences: _Audiences,
         edits: int,
         live_edges: int,
@@ -669,11 +482,7 @@ class _Overlaps:
         ):
             previous.age += 1
             return previous
-        shared = _shared_persons(frame, audiences)
-        overlaps = sparse.csr_matrix(shared @ shared.T)
-        del shared
-        strongest = _strongest(overlaps, TOP_OVERLAPS)
-        del overlaps
+        strongest = _strongest_overlaps(frame, audiences)
         weights = {
             (row, other): shared
             for row, strongest_of in enumerate(strongest)
@@ -710,7 +519,7 @@ def _louvain(weights: dict[tuple[int, int], int], employees: int) -> list[int]:
 
 
 def _employee_rows(
-    frame: _Frame,
+    frame: Frame,
     audiences: _Audiences,
     overlaps: _Overlaps,
     snapshot_id: str,
@@ -736,7 +545,7 @@ def _employee_rows(
 
 
 def _coverage(
-    frame: _Frame, audiences: _Audiences, snapshot_id: str, taken_at: datetime
+    frame: Frame, audiences: _Audiences, snapshot_id: str, taken_at: datetime
 ) -> Iterable[CoveragePoint]:
     """Greedy (lazy: a stale gain is an upper bound) choice of who adds most new persons."""
     total = int(np.count_nonzero(audiences.reached_by))
@@ -775,8 +584,8 @@ def _coverage(
 
 
 def _campaigns(
-    graph: AudienceGraph,
-    frame: _Frame,
+    campaign_posts: Collection[tuple[str, str]],
+    frame: Frame,
     audiences: _Audiences,
     snapshot_id: str,
     taken_at: datetime,
@@ -794,7 +603,7 @@ def _campaigns(
     )
     posts: dict[str, int] = defaultdict(int)
     relays: dict[str, set[int]] = defaultdict(set)
-    for campaign, employee_id in graph.campaign_posts.values():
+    for campaign, employee_id in campaign_posts:
         posts[campaign] += 1
         row = index.get(employee_id)
         if row is not None:

@@ -1,7 +1,8 @@
 """The community report, rendered from snapshot rows whatever their source.
 
-`chorus audience report` gets rows from a JSONL file (`rows_from_jsonl`) or,
-later, from ClickHouse's latest snapshot; both render through `Report`.
+`chorus audience report` gets rows from a JSONL file (`rows_from_jsonl`) or
+from ClickHouse's latest snapshot (`pipeline.warehouse`); both render through
+`Report`, and so do the dashboard and the demo.
 """
 
 from __future__ import annotations

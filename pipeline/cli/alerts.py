@@ -17,22 +17,13 @@ def group() -> None:
 @click.pass_obj
 def list_incidents(settings: Settings, limit: int) -> None:
     """One line per incident, newest first: status, scope, counts, times."""
-    from clickhouse_driver import Client
-    from clickhouse_driver.errors import Error as ClickHouseError
+    from pipeline import warehouse
+    from pipeline.warehouse.reads import recent_incidents
 
-    from pipeline.slipups.alerts import recent_incidents
-
-    client = Client(
-        settings.clickhouse_host,
-        port=settings.clickhouse_port,
-        user=settings.clickhouse_user,
-        password=settings.clickhouse_password,
-        database=settings.clickhouse_database,
-        secure=settings.clickhouse_secure,
-    )
+    client = warehouse.client(settings)
     try:
         incidents = recent_incidents(client, limit)
-    except (ClickHouseError, OSError) as exc:
+    except warehouse.TRANSIENT_ERRORS as exc:
         first_line = str(exc).strip().splitlines()[0:2]
         raise click.ClickException(
             f"cannot read the alerts table: {' '.join(first_line)} "

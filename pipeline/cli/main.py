@@ -1,6 +1,6 @@
 """The `chorus` command: every user-facing action, one sub-command each.
 
-Each group lives in `pipeline/commands/` beside the others and only parses
+Each group lives in `pipeline/cli/` beside this module and only parses
 arguments and prints; the work is done by the domain modules.
 """
 
@@ -52,7 +52,8 @@ def worker(settings: Settings, args: tuple[str, ...]) -> None:
     """The faust worker with every agent (extra ARGS go to faust's `worker`)."""
     import mode.loop
 
-    from pipeline.app import create_app, declare_topics
+    from agents.app import create_app
+    from agents.kafka.admin import declare_topics
     from pipeline.runtime import tune_gc
 
     # faust spends most of a worker's time in the event loop; uvloop runs it faster.
@@ -70,7 +71,7 @@ def worker(settings: Settings, args: tuple[str, ...]) -> None:
 @click.pass_obj
 def ingest(settings: Settings, source: BinaryIO, topic: str | None) -> None:
     """Produce a JSONL file (or - for stdin) to chorus.raw, one event per line."""
-    from pipeline.producer import produce
+    from agents.kafka.producer import produce
 
     lines = (line.rstrip(b"\r\n") for line in source)
     with click.progressbar(length=0, label="events sent", show_pos=True) as bar:

@@ -79,7 +79,7 @@ def command(
         if out is not None:
             lines = _written(lines, stack.enter_context(out.open("wb")))
         if to_kafka:
-            from pipeline.producer import produce
+            from agents.kafka.producer import produce
 
             sent = produce(
                 settings,

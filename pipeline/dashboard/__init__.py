@@ -2,7 +2,7 @@
 
 `data` reads ClickHouse into a plain `Dashboard`, `render` draws it as one
 HTML page with plotly, `server` serves that page live. `chorus dashboard`
-(pipeline/commands/dashboard.py) and `make demo` write it with `write_dashboard`.
+(pipeline/cli/dashboard.py) and `make demo` write it with `write_dashboard`.
 """
 
 from __future__ import annotations

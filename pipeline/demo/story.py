@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from agents.kafka.admin import declare_topics, topic_names
+from agents.kafka.lag import LagProbe, wait_until_processed
+from agents.kafka.producer import produce
 from pipeline import warehouse
-from pipeline.app import declare_topics, topic_names
 from pipeline.audience.report import Report
-from pipeline.lag import LagProbe, wait_until_processed
-from pipeline.producer import produce
 from pipeline.services.local import local_services
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.simulator.company import simulate
@@ -103,7 +103,7 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 def _incidents(client: warehouse.Client) -> list[str]:
-    from pipeline.slipups.alerts import recent_incidents
+    from pipeline.warehouse.reads import recent_incidents
 
     incidents = recent_incidents(client, limit=20)
     if not incidents:

@@ -1,4 +1,4 @@
-"""Alert delivery to chat webhooks, and the recent incidents in ClickHouse.
+"""Alert delivery to chat webhooks.
 
 `WebhookNotifier` posts every `Alert` to every webhook URL from background
 asyncio tasks, one per URL, so a dead endpoint only delays its own queue. The
@@ -209,77 +209,3 @@ class WebhookNotifier:
             self._on_outcome(outcome)
         except Exception:  # a broken outcome hook must not stop deliveries
             log.exception("alert delivery outcome hook failed")
-
-
-# --- recent incidents in ClickHouse ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Incident:
-    """One incident as `chorus alerts list` shows it."""
-
-    incident_id: str
-    scope_kind: str
-    scope: str
-    status: str  # the latest: "firing" or "resolved"
-    opened_at: datetime
-    resolved_at: datetime | None  # end of the window that resolved it
-    count: int  # flagged posts in the opening window when it fired
-    baseline: float
-    p_value: float
-    summary: str
-
-    def line(self) -> str:
-        """One line for people: status, scope, when, how unusual."""
-        resolved = f"{self.resolved_at:%Y-%m-%d %H:%M}" if self.resolved_at else "open"
-        return (
-            f"{self.status:8} {self.scope_kind}={self.scope:24} "
-            f"opened {self.opened_at:%Y-%m-%d %H:%M} UTC  resolved {resolved:16} "
-            f"count {self.count} (expected {self.baseline:.2f}, p={self.p_value:.1e})  "
-            f"{self.incident_id}"
-        )
-
-
-# Portable down to ClickHouse 18.16 (no window functions). Replayed alerts are
-# duplicate rows until ReplacingMergeTree merges them; these aggregates ignore them.
-RECENT_INCIDENTS_SQL = """
-SELECT
-    incident_id,
-    any(scope_kind),
-    any(scope),
-    if(countIf(status = 'resolved') > 0, 'resolved', 'firing') AS latest_status,
-    min(opened_at) AS opened,
-    maxIf(window_end, status = 'resolved'),
-    maxIf(count, status = 'firing'),
-    maxIf(baseline, status = 'firing'),
-    minIf(p_value, status = 'firing'),
-    anyIf(summary, status = 'firing')
-FROM alerts
-GROUP BY incident_id
-ORDER BY opened DESC, incident_id
-LIMIT %(limit)s
-"""
-
-
-def recent_incidents(client: Any, limit: int = 20) -> list[Incident]:
-    """The latest `limit` incidents, newest first (client: a clickhouse_driver.Client)."""
-    rows = client.execute(RECENT_INCIDENTS_SQL, {"limit": limit})
-    return [
-        Incident(
-            incident_id=row[0],
-            scope_kind=row[1],
-            scope=row[2],
-            status=row[3],
-            opened_at=_utc(row[4]),
-            resolved_at=_utc(row[5]) if row[3] == "resolved" else None,
-            count=int(row[6]),
-            baseline=float(row[7]),
-            p_value=float(row[8]),
-            summary=row[9],
-        )
-        for row in rows
-    ]
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

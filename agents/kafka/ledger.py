@@ -5,9 +5,8 @@ checks that the run starts where the group's committed offset is only when
 there is a committed offset above zero. A message that never reaches the agent
 (faust drops messages of an earlier consumer generation or below a stale read
 position without acknowledging them, and a fetch position can run ahead) is
-then committed over. A chaos run saw it: the first messages of a partition that
-had no committed offset yet, when a restarted worker took it over, were never
-written anywhere.
+then committed over: most often the first messages of a partition that has no
+committed offset yet, when a restarted worker takes it over.
 
 `OffsetLedger` holds, per partition, the offset an agent must see next, from
 the group's resume offset (its committed offset, or the log start). Each
@@ -15,8 +14,8 @@ delivered message is NEXT (process it), SEEN (delivered again after a seek:
 process nothing; acknowledge it once the first delivery is acknowledged, since
 other agents of the topic may need it), or a GAP (offsets were skipped: drop
 it, unacknowledged, and read the partition again from the expected offset). It
-knows nothing of Kafka or faust: the agents' `batches` (agents/__init__.py)
-wire it to them.
+knows nothing of Kafka or faust (`tests/test_offsets.py` tests it by value):
+`agents.kafka.batches` wires it to the agents' streams.
 
 A seek can fail to bring the expected offset (faust delivers what it fetched
 before the seek, then drops the re-read offsets below it), so it is asked
@@ -56,9 +55,6 @@ class OffsetLedger(Generic[P, R]):
         self.expected: dict[P, int] = {}
         self.taken: dict[tuple[P, int], list[R]] = {}  # offset admitted, not done -> riders
         self.seeks: dict[P, float] = {}  # partition -> when a seek was last asked
-
-    def knows(self, partition: P) -> bool:
-        return partition in self.expected
 
     def start(self, partition: P, offset: int) -> None:
         """The partition resumes at `offset` (the group's committed offset or the log start)."""

@@ -1,0 +1,31 @@
+"""The slip-up policy: a TOML file the communications team edits, compiled for fast checks.
+
+A policy has categories (severity + coaching hint) holding rules: plain terms and
+phrases, regular expressions, "near" rules (a competitor within a few words of a
+disparaging word) and personal-data detectors. `docs/slipups.md` documents the
+file format.
+
+One concern per module, so that each can be read and changed on its own:
+`folding` (the normalised form in which texts and terms are compared),
+`detectors` (personal data), `policy_file` (reading, merging and validating a
+policy file, and the shipped `default_policy.toml`) and `matcher` (the compiled
+`Policy` and the slip-ups of a post). This module re-exports what the rest of
+Chorus uses.
+"""
+
+from pipeline.policy.detectors import iban_valid, luhn_valid
+from pipeline.policy.folding import normalise, normalise_with_spans
+from pipeline.policy.matcher import Policy, flag_post, slipup_id
+from pipeline.policy.policy_file import PolicyError, lint
+
+__all__ = [
+    "Policy",
+    "PolicyError",
+    "flag_post",
+    "iban_valid",
+    "lint",
+    "luhn_valid",
+    "normalise",
+    "normalise_with_spans",
+    "slipup_id",
+]
