@@ -37,7 +37,7 @@ from agents.kafka.admin import topic_names
 from agents.kafka.lag import LagProbe
 from pipeline.observability import CONSUMER_LAG, exposition
 from pipeline.settings import Settings
-from pipeline.topology import TOPICS
+from pipeline.topology import MAX_MESSAGE_BYTES, TOPICS
 
 # Agent groups (`CHORUS_AGENTS`) and the modules that register their agents.
 AGENTS = {
@@ -60,7 +60,19 @@ def create_app(settings: Settings) -> tuple[faust.App, dict[str, faust.TopicT]]:
         topic_partitions=settings.partitions,
         web_port=settings.worker_port,
         web_host="127.0.0.1",
+        # The web server answers whoever reaches it, without authentication: it listens on
+        # CHORUS_WORKER_HOST (faust's default is every interface) and serves `/metrics` and
+        # faust's health index `/` only. The /table pages would read out the roster and
+        # /router the cluster's layout (it serves @table_route, which Chorus does not use).
+        web_bind=settings.worker_host,
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         producer_linger_ms=5,
+        producer_max_request_size=MAX_MESSAGE_BYTES + (64 << 10),
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         consumer_auto_offset_reset="earliest",
         # A crashed worker's partitions move after 10 s, not faust's default 60 s.
         broker_session_timeout=10.0,

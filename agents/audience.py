@@ -6,17 +6,12 @@
     chorus.account_stats                                  (-> ClickHouse by the sink)
     chorus.posts     ┘ (campaign relays)
 
-The graph is one global state: its topics have one partition each, which
-faust's assignor gives to one worker together (same partition count,
-co-partitioned). The state lives in memory and is rebuilt, when this worker
-gets the partitions, by reading the topics from their start (they are kept
-for ever) up to their end at that moment; then the agents go on from their
-committed offsets. Events applied twice that way are harmless: every
-`AudienceGraph.apply` is an absolute assignment.
-
-A snapshot pauses the agents (they wait on the same lock) while it runs in a
-thread, so the event loop keeps heartbeating and the graph does not change
-under it.
+The graph is one global state (`pipeline.audience.live`): its topics have
+one partition each, which faust's assignor gives to one worker together. It
+is rebuilt, when this worker gets the partitions, by reading the topics from
+their start (they are kept for ever) up to their end at that moment; then
+the agents go on from their committed offsets. An event the graph fails on is
+a dead letter alone.
 """
 
 from __future__ import annotations
@@ -24,21 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import faust
 
 from agents.kafka.batches import batches
 from agents.kafka.output import KafkaOutput
-from agents.kafka.records import decoded
+from agents.kafka.records import decoded, failed_letter
 from agents.kafka.replay import replay
-from pipeline.audience import AudienceGraph
-from pipeline.observability import COMMUNITY_PERSONS, SNAPSHOT_SECONDS
+from pipeline.audience.live import LiveAudience
 from pipeline.topology import Topic, read_by
-from schemas import metrics
-from schemas.events import AccountStats, Employee, Follow, IdentityLink, Post
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -48,79 +39,33 @@ log = logging.getLogger(__name__)
 INPUTS = read_by("audience")  # in the order a rebuild reads them (`pipeline.topology`)
 
 
-class LiveAudience:
-    """The graph, whether it is built, and what changed since the last snapshot."""
+def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Settings) -> None:
+    live = LiveAudience(settings.link_threshold)
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.lock = asyncio.Lock()
-        self.graph = AudienceGraph(link_threshold=settings.link_threshold)
-        self.built = False
-        self.changed = False
-        self.as_of: datetime | None = None  # latest event time applied
-
-    def apply_all(
-        self, events: Sequence[Employee | IdentityLink | AccountStats | Follow | Post]
-    ) -> None:
-        if not events:
-            return
-        self.graph.apply_all(events)
-        self.changed = True
-        latest = max(event.occurred_at for event in events)
-        if self.as_of is None or latest > self.as_of:
-            self.as_of = latest
-
-    async def ensure_built(self) -> None:
-        """Rebuild from the topics unless built; call with the lock held."""
-        if self.built:
-            return
-        started = time.monotonic()
-        self.graph = AudienceGraph(link_threshold=self.settings.link_threshold)
-        self.as_of = None
+    async def read_all(apply: Callable[[list[Any]], object]) -> int:
+        """Every event of the graph's topics, in rebuild order, from their start."""
         applied = 0
         for topic in INPUTS:
-            applied += await replay(
-                self.settings, self.settings.topic(topic.name), topic.decoder, self.apply_all
-            )
-        self.built = True
-        self.changed = True
-        log.info(
-            "audience graph rebuilt from %d events in %.1fs: %d distinct persons",
-            applied,
-            time.monotonic() - started,
-            self.graph.distinct_persons,
-        )
+            applied += await replay(settings, settings.topic(topic.name), topic.decoder, apply)
+        return applied
 
-    async def snapshot(self) -> list[metrics.MetricRow]:
-        """The snapshot rows if the graph changed since the last one; call with the lock held."""
-        if not (self.built and self.changed):
-            return []
-        taken_at = self.as_of or datetime.now(UTC)
-        # Increasing even when taken_at (event time) stands still: "latest" is by (taken_at, id).
-        snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns():020d}"
-        with SNAPSHOT_SECONDS.time():
-            rows = await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
-        self.changed = False
-        COMMUNITY_PERSONS.set(self.graph.distinct_persons)
-        return rows
-
-
-def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Settings) -> None:
-    live = LiveAudience(settings)
     output = KafkaOutput(settings)
-    metrics_topic = settings.topic("metrics")
+    metrics_topic, dlq = settings.topic("metrics"), settings.topic("dlq")
 
     def consume(topic: Topic) -> None:
         async def agent(stream: faust.StreamT) -> None:
             async for batch in batches(stream, settings):
                 async with live.lock:
-                    await live.ensure_built()
+                    await live.ensure_built(read_all)
                     for event in batch:
-                        live.apply_all(decoded((event,), topic.decoder))
+                        failed, why = live.apply_all(decoded((event,), topic.decoder))
+                        if failed:
+                            output.add(dlq, None, failed_letter(event.message, failed, why))
                         # A batch can hold millions of records: between its messages the
                         # loop runs, so that the sinks' inserts finished in their threads
                         # are noticed and the next ones start while the graph grows.
                         await asyncio.sleep(0)
+                await output.flush()
                 await batch.ack()
 
         app.agent(topics[topic.name], name=f"audience-{topic.name}")(agent)
@@ -142,7 +87,7 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Setti
         # then, the graph would read again, on the agents' loop, all that came meanwhile.
         if not live.built and any(tp.topic in graph_topics for tp in app.consumer.assignment()):
             async with live.lock:
-                await live.ensure_built()
+                await live.ensure_built(read_all)
 
     @app.timer(settings.snapshot_seconds, name="audience-snapshot")
     async def take_snapshot() -> None:

@@ -1,18 +1,20 @@
 """Slip-up monitoring: posts -> slip-ups -> spike alerts.
 
     chorus.employees ─> monitor-roster (a GlobalTable: every worker has the roster)
-    chorus.posts ─> monitor-scan (`pipeline.policy`) ─> chorus.slipups
+    chorus.posts ─> monitor-scan (`pipeline.slipups.scan`, in a thread) ─> chorus.slipups
     chorus.slipups ─> monitor-spikes (one `SpikeDetector`) ─> chorus.alerts
 
 The scan runs on every worker that holds a posts partition; the detector is
 one state, so chorus.slipups has one partition and one owner. The detector
 lives in memory and is rebuilt after a restart or a rebalance by replaying
 the slip-ups processed before, alerts muted (docs/slipups.md). Batches are
-acked only once their output is in Kafka.
+acked only once their output is in Kafka; a record an agent fails on is a
+dead letter alone, and the others go on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,12 +25,13 @@ import faust
 
 from agents.kafka.batches import batches
 from agents.kafka.output import KafkaOutput
-from agents.kafka.records import decoded
+from agents.kafka.records import decoded, failed_letter
 from agents.kafka.replay import replay
 from pipeline.observability import ALERTS
-from pipeline.policy import Policy, flag_post
+from pipeline.policy import Policy
 from pipeline.slipups.idle_clock import IdleClock
 from pipeline.slipups.roster import department_and_region, roster_update
+from pipeline.slipups.scan import scan
 from pipeline.slipups.spikes import SpikeConfig, SpikeDetector
 from pipeline.topology import BY_NAME
 from schemas.slipups import Alert, SlipUp
@@ -49,7 +52,7 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Setti
         "roster", key_type=bytes, value_type=bytes, partitions=1, use_partitioner=True
     )
     output = KafkaOutput(settings)
-    slipups, alerts = settings.topic("slipups"), settings.topic("alerts")
+    slipups, alerts, dlq = (settings.topic(name) for name in ("slipups", "alerts", "dlq"))
 
     @app.agent(topics["employees"], name="monitor-roster")
     async def keep_roster(stream: faust.StreamT) -> None:
@@ -61,13 +64,22 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Setti
                     roster[key] = value
 
     @app.agent(topics["posts"], name="monitor-scan")
-    async def scan(stream: faust.StreamT) -> None:
+    async def scan_posts(stream: faust.StreamT) -> None:
         async for batch in batches(stream, settings):
             flagged_at = datetime.now(UTC)
-            for post in decoded(batch, BY_NAME["posts"].decoder):
-                department, region = department_and_region(roster.get(post.employee_id.encode()))
-                for slipup in flag_post(policy, post, department, region, flagged_at):
-                    output.add(slipups, post.post_id.encode(), slipup)
+            for event in batch:
+                posts = decoded((event,), BY_NAME["posts"].decoder)
+                authors = {
+                    post.employee_id: department_and_region(roster.get(post.employee_id.encode()))
+                    for post in posts
+                }
+                found = await asyncio.to_thread(
+                    scan, policy, posts, authors.__getitem__, flagged_at
+                )
+                for slipup in found.slipups:
+                    output.add(slipups, slipup.post_id.encode(), slipup)
+                if found.failed:
+                    output.add(dlq, None, failed_letter(event.message, found.failed, found.why))
             await output.flush()
             await batch.ack()
 
@@ -95,8 +107,13 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Setti
                 log.info("spike detector restored from %d slip-ups", count)
                 restored = True
             fired: list[Alert] = []
-            for slipup in decoded(batch, BY_NAME["slipups"].decoder):
-                fired += detector.observe(slipup)
+            for event in batch:
+                for slipup in decoded((event,), BY_NAME["slipups"].decoder):
+                    try:
+                        fired += detector.observe(slipup)
+                    except Exception as exc:  # one slip-up's bug stays that slip-up's
+                        why = type(exc).__name__
+                        output.add(dlq, None, failed_letter(event.message, [slipup], why))
             idle_clock.observed()
             await send(fired)
             await batch.ack()

@@ -49,13 +49,16 @@ def register(app: faust.App, topics: Mapping[str, faust.TopicT], settings: Setti
                 *(outcome.alert_id, outcome.url, outcome.attempts, outcome.error),
             )
 
-    @app.timer(DELIVERIES_SECONDS, name="monitor-deliveries")
     async def store_deliveries() -> None:
         taken = finished[:]
         del finished[: len(taken)]
         for outcome in taken:
             output.add(deliveries, outcome.alert_id.encode(), outcome)
         await output.flush()
+
+    # Not the decorated function itself: faust's timer wraps it in its loop, which a
+    # shutdown would end before the last outcomes are stored.
+    app.timer(DELIVERIES_SECONDS, name="monitor-deliveries")(store_deliveries)
 
     @app.agent(topics["alerts"], name="monitor-notify")
     async def notify(stream: faust.StreamT) -> None:

@@ -7,21 +7,65 @@ docs/operations.md comes from `Settings.describe()`, so it cannot drift.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import ssl
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-def setting(env: str, default: Any, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+ENVIRONMENTS = ("development", "production")
 
 
-def _parse(env: str, raw: str, kind: type) -> Any:
+def masked_url(url: str) -> str:
+    """How logs, stored rows and `chorus config` show a URL that may carry a secret.
+
+    Chat webhooks carry their token in the path or the query (Slack's
+    `/services/T…/B…/<token>`, Teams' `?sig=`), and the user part may hold a
+    password: only the scheme and the host are kept, with a short digest of the
+    whole URL so that two webhooks on one host stay apart,
+    e.g. `https://hooks.slack.com/…#3f9a1c2b`.
+    """
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: nothing is shown of it
+        return f"…#{digest}"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}/…#{digest}"
+
+
+def _hidden(value: str) -> str:
+    return "***" if value else ""
+
+
+def _masked_urls(value: str) -> str:
+    return ",".join(masked_url(url.strip()) for url in value.split(",") if url.strip())
+
+
+def setting(
+    env: str,
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    mask: Callable[[str], str] | None = None,
+) -> Any:
+    """A setting: its variable, default and meaning; `choices` lists the only values
+    accepted (any case), `mask` shows a secret in `describe()`."""
+    return field(
+        default=default, metadata={"env": env, "help": help, "choices": choices, "mask": mask}
+    )
+
+
+def _parse(env: str, raw: str, kind: type, choices: tuple[str, ...]) -> Any:
+    if choices:  # checked by `Settings.__post_init__`, for settings made in code too
+        return raw.strip().lower()
     try:
         if kind is bool:
             if raw.lower() in ("1", "true", "yes", "on"):
@@ -42,7 +86,11 @@ class Settings:
         "CHORUS_STATE_DIR", PROJECT_ROOT / ".chorus", "data, logs and pids of the local services"
     )
     environment: str = setting(
-        "CHORUS_ENV", "development", "`development` or `production` (refuses unsafe defaults)"
+        "CHORUS_ENV",
+        "development",
+        "`development` or `production`, in any case; production refuses unsafe defaults, "
+        "any other value is an error",
+        choices=ENVIRONMENTS,
     )
     kafka_port: int = setting("CHORUS_KAFKA_PORT", 19092, "port of the local Kafka broker")
     kafka_controller_port: int = setting(
@@ -58,7 +106,7 @@ class Settings:
         "CHORUS_KAFKA_SASL_MECHANISM", "PLAIN", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
     )
     kafka_username: str = setting("CHORUS_KAFKA_USERNAME", "", "SASL user")
-    kafka_password: str = setting("CHORUS_KAFKA_PASSWORD", "", "SASL password")
+    kafka_password: str = setting("CHORUS_KAFKA_PASSWORD", "", "SASL password", mask=_hidden)
     kafka_ca_file: str = setting(
         "CHORUS_KAFKA_CA_FILE", "", "CA bundle for TLS to Kafka; empty: the system's"
     )
@@ -89,7 +137,15 @@ class Settings:
         "CHORUS_POLICY_FILE", "", "slip-up policy (TOML); empty: the shipped default policy"
     )
     alert_webhooks: str = setting(
-        "CHORUS_ALERT_WEBHOOKS", "", "comma-separated webhook URLs that receive alerts"
+        "CHORUS_ALERT_WEBHOOKS",
+        "",
+        "comma-separated webhook URLs that receive alerts (secrets: shown masked)",
+        mask=_masked_urls,
+    )
+    worker_host: str = setting(
+        "CHORUS_WORKER_HOST",
+        "127.0.0.1",
+        "interface the worker web server listens on; `0.0.0.0`: every interface",
     )
     worker_port: int = setting("CHORUS_WORKER_PORT", 16066, "worker web port (/metrics)")
     clickhouse_host: str = setting("CHORUS_CLICKHOUSE_HOST", "127.0.0.1", "ClickHouse host")
@@ -98,7 +154,9 @@ class Settings:
         "CHORUS_CLICKHOUSE_HTTP_PORT", 18123, "HTTP port of the local ClickHouse server"
     )
     clickhouse_user: str = setting("CHORUS_CLICKHOUSE_USER", "default", "ClickHouse user")
-    clickhouse_password: str = setting("CHORUS_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+    clickhouse_password: str = setting(
+        "CHORUS_CLICKHOUSE_PASSWORD", "", "ClickHouse password", mask=_hidden
+    )
     clickhouse_database: str = setting(
         "CHORUS_CLICKHOUSE_DATABASE", "chorus", "database of the Chorus tables"
     )
@@ -109,11 +167,23 @@ class Settings:
         environ = os.environ if environ is None else environ
         hints = typing.get_type_hints(cls)
         values = {
-            f.name: _parse(f.metadata["env"], environ[f.metadata["env"]], hints[f.name])
+            f.name: _parse(
+                f.metadata["env"], environ[f.metadata["env"]], hints[f.name], f.metadata["choices"]
+            )
             for f in fields(cls)
             if f.metadata["env"] in environ
         }
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        """Refuse a value outside a setting's `choices`: a typo must not select a default mode."""
+        for f in fields(self):
+            choices = f.metadata["choices"]
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(
+                    f"{f.metadata['env']}={getattr(self, f.name)!r} is not one of "
+                    f"{', '.join(choices)}"
+                )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -156,9 +226,7 @@ class Settings:
         return [
             (
                 f.metadata["env"],
-                "***"
-                if "PASSWORD" in f.metadata["env"] and getattr(self, f.name)
-                else str(getattr(self, f.name)),
+                (f.metadata["mask"] or str)(getattr(self, f.name)),
                 f.metadata["help"],
             )
             for f in fields(self)

@@ -15,10 +15,11 @@ jitter and does not return: a caller that pulls its next batch only after
 backpressure, and acks nothing, so nothing is lost. A replayed batch is
 harmless: the tables collapse copies (see sql/).
 
-A message that does not decode becomes a dead letter (reason `sink_decode`)
-in the same batch, its bytes kept whole: the stream goes on, and the offset is
+A message that does not decode keeps the records that decode alone
+(`BatchDecoder.salvage`); the others become one dead letter (reason
+`sink_decode`) in the same batch: the stream goes on, and the offset is
 committed only once the dead letter is. Only Chorus writes these topics, so
-such a message is a bug or a stranger's, not one bad record among good ones.
+such a message is a bug or a stranger's.
 
 One `Outage` is shared by all sinks of a worker, so an outage is one WARNING
 when it starts and one INFO when it ends, however many sinks retry.
@@ -27,6 +28,7 @@ when it starts and one INFO when it ends, however many sinks retry.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -150,12 +152,17 @@ class Sink:
         try:
             columns = self.decoder.columns(payload)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            good, rest, why = self.decoder.salvage(payload)
             log.error(
-                "sink %s: %s[%d]@%d does not decode: %s",
-                *(self.source, topic, partition, offset, exc),
+                "sink %s: %s[%d]@%d does not decode (%d records saved): %s",
+                *(self.source, topic, partition, offset, len(good), why if good else exc),
             )
-            letter = dead_letter(topic, partition, offset, payload, SINK_DECODE, str(exc))
-            self._extend(DeadLetter, TABLES[DeadLetter].to_columns([letter]))
+            for kind, records in itertools.groupby(good, type):
+                self._extend(kind, TABLES[kind].to_columns(list(records)))
+            if rest:
+                message = why if good else str(exc)
+                letter = dead_letter(topic, partition, offset, rest, SINK_DECODE, message)
+                self._extend(DeadLetter, TABLES[DeadLetter].to_columns([letter]))
         else:
             kind = self.decoder.kind_of(columns)
             self._extend(kind, TABLES[kind].from_columns(columns))

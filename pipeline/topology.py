@@ -15,6 +15,13 @@ bulk that needs no global state (raw input, engagement) spreads over
 `CHORUS_PARTITIONS`. The topics the audience graph and the spike detector
 are rebuilt from are kept for ever (`retention.ms=-1`).
 
+Sizes fit end to end: every topic accepts messages up to `MAX_MESSAGE_BYTES`
+(`max.message.bytes`, set at creation), the producers send up to that, and
+ingest bounds what one event can become (`pipeline.ingest`), so an accepted
+event always fits; a record that would not is refused before it is sent
+(`agents.kafka.output`). chorus.dlq keeps refused inputs' original bytes for
+`DLQ_RETENTION_DAYS`: raw third-party ids may be in them.
+
 This module imports record types and nothing of Kafka: the engine reads it.
 """
 
@@ -34,6 +41,9 @@ from schemas.events import AccountStats, Employee, Engagement, Follow, IdentityL
 from schemas.metrics import CampaignReach, CoveragePoint, EmployeeReach, ScopeMetrics
 from schemas.slipups import Alert, AlertDelivery, SlipUp
 
+MAX_MESSAGE_BYTES = 8 << 20
+DLQ_RETENTION_DAYS = 30
+
 
 class Partitioning(enum.Enum):
     ONE = "one"  # one global state downstream: one partition, one owner
@@ -52,6 +62,7 @@ class Topic:
     key: str  # what the message key is, hence what stays in order
     readers: tuple[str, ...]  # agent groups that consume it (`Settings.runs`)
     kept_for_ever: bool = False  # state is rebuilt from it after a restart
+    retention_days: int | None = None  # None: the broker's default
     about: str = field(default="", compare=False)
 
     @cached_property
@@ -66,7 +77,12 @@ class Topic:
     @property
     def config(self) -> dict[str, str]:
         """Topic-level Kafka configuration given at creation."""
-        return {"retention.ms": "-1"} if self.kept_for_ever else {}
+        config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        if self.kept_for_ever:
+            config["retention.ms"] = "-1"
+        elif self.retention_days is not None:
+            config["retention.ms"] = str(self.retention_days * 86_400_000)
+        return config
 
 
 TOPICS: tuple[Topic, ...] = (
@@ -84,7 +100,8 @@ TOPICS: tuple[Topic, ...] = (
         Partitioning.ONE,
         key="none",
         readers=("sink",),
-        about="refused input: where it was, why, its bytes",
+        retention_days=DLQ_RETENTION_DAYS,
+        about="refused input: where it was, why, its bytes (operator only)",
     ),
     # The audience graph's inputs, in the order a rebuild reads them: the roster first (whose
     # accounts are employees'), then identities, then what the follows and relays refer to.

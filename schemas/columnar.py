@@ -104,6 +104,40 @@ class BatchDecoder(Generic[T]):
         """
         return self._decoder.decode(payload)  # type: ignore[no-any-return]
 
+    def salvage(self, payload: bytes) -> tuple[list[T], bytes, str]:
+        """For a message that does not decode as a whole: its records that decode alone.
+
+        Returns those records in order, a message of the others (empty if
+        none; the whole payload if it is not a message of columns at all) and
+        why. One bad record never takes its message's other records with it.
+        """
+        try:
+            document = msgspec.json.decode(payload)
+        except (msgspec.DecodeError, RecursionError):
+            return [], payload, "not JSON"
+        columns = document if isinstance(document, dict) else {}
+        tag = columns.pop("type", None)
+        kinds = [kind for kind in self.kinds.values() if kind.__struct_config__.tag == tag]
+        lengths = {len(values) if isinstance(values, list) else -1 for values in columns.values()}
+        if len(kinds) != 1 or len(lengths) != 1 or -1 in lengths:
+            return [], payload, "not a message of columns of this topic's records"
+        kind, tagged = kinds[0], {} if tag is None else {"type": tag}
+        good: list[T] = []
+        bad: list[dict[str, Any]] = []
+        why = ""
+        for row in (
+            dict(zip(columns, values, strict=True))
+            for values in zip(*columns.values(), strict=True)
+        ):
+            try:
+                good.append(msgspec.json.decode(_encoder.encode({**tagged, **row}), type=kind))
+            except (msgspec.DecodeError, RecursionError) as exc:
+                bad.append(row)
+                why = why or str(exc)
+        rest = {**tagged, **{name: [row[name] for row in bad] for name in columns}}
+        message = f"{len(bad)} of {len(good) + len(bad)} records do not decode: {why}"
+        return good, (_encoder.encode(rest) if bad else b""), message
+
     def records(self, payload: bytes) -> list[T]:
         """The message's records, in order."""
         columns = self.columns(payload)

@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 import msgspec
 
 MAX_ID_LENGTH = 256
+MAX_NETWORK_LENGTH = 64
+MAX_LANG_LENGTH = 16
 MAX_TEXT_LENGTH = 40_000
 MAX_SAMPLE_SIZE = 100_000
 
@@ -27,7 +29,7 @@ Network = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
-        max_length=64,
+        max_length=MAX_NETWORK_LENGTH,
         description="open string (x, linkedin, mastodon...), lower-cased on ingest",
     ),
 ]
@@ -75,7 +77,7 @@ class Post(Event, tag="post", frozen=True):
     network: Network
     account_id: Id
     text: Text
-    lang: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    lang: Annotated[str, msgspec.Meta(max_length=MAX_LANG_LENGTH)] | None = None
     url: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     campaign_id: Id | None = None
 

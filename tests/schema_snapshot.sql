@@ -122,7 +122,9 @@ CREATE TABLE dead_letters ( topic String,
     raw String,
     reason String,
     message String,
-    failed_at DateTime('UTC')) ENGINE = ReplacingMergeTree(failed_at) ORDER BY (topic, partition, offset) SETTINGS index_granularity = 8192;
+    failed_at DateTime('UTC'),
+    size UInt64 DEFAULT length(raw),
+    digest String DEFAULT '') ENGINE = ReplacingMergeTree(failed_at) ORDER BY (topic, partition, offset) SETTINGS index_granularity = 8192;
 
 CREATE TABLE employee_reach ( snapshot_id String,
     taken_at DateTime('UTC'),

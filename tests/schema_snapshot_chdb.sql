@@ -355,7 +355,9 @@ CREATE TABLE dead_letters
     `raw` String,
     `reason` String,
     `message` String,
-    `failed_at` DateTime('UTC')
+    `failed_at` DateTime('UTC'),
+    `size` UInt64 DEFAULT length(raw),
+    `digest` String DEFAULT ''
 )
 ENGINE = ReplacingMergeTree(failed_at)
 ORDER BY (topic, partition, offset)

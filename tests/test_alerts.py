@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import logging
 import random
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -15,17 +17,24 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
+from agents import notify
 from agents.app import create_app
 from pipeline.cli.main import cli
-from pipeline.settings import Settings
-from pipeline.slipups.alerts import RetryPolicy, WebhookNotifier, parse_webhooks, webhook_payload
+from pipeline.settings import Settings, masked_url
+from pipeline.slipups.alerts import (
+    RetryPolicy,
+    WebhookNotifier,
+    chat_text,
+    parse_webhooks,
+    webhook_payload,
+)
 from pipeline.slipups.idle_clock import IdleClock
 from pipeline.slipups.roster import department_and_region, roster_update
 from pipeline.slipups.spikes import SpikeDetector
 from pipeline.warehouse.reads import recent_incidents
 from schemas.events import Employee
 from schemas.slipups import Alert, AlertDelivery
-from tests.test_spikes import CONFIG, T0, background, burst
+from tests.test_spikes import CONFIG, T0, background, burst, feed, slipup
 
 
 def run_async(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
@@ -151,12 +160,12 @@ async def test_enqueue_never_blocks_and_a_full_queue_gives_up_the_oldest() -> No
         ("i2:firing", False, 0),
         ("i2:firing", False, 0),
     ]
-    assert {o.url for o in outcomes} == {"http://a", "http://b"}
+    assert {o.url for o in outcomes} == {masked_url("http://a"), masked_url("http://b")}
     transport.release.set()
     await notifier.close(drain_seconds=2.0)
     delivered = sorted((o.url, o.alert_id) for o in outcomes if o.ok)
     assert delivered == sorted(
-        (url, f"i{n}:firing") for url in ("http://a", "http://b") for n in (1, 3, 4)
+        (masked_url(url), f"i{n}:firing") for url in ("http://a", "http://b") for n in (1, 3, 4)
     )
 
 
@@ -210,6 +219,114 @@ async def test_real_http_on_loopback() -> None:
         assert received[-1]["text"].startswith("[FIRING]") and received[-1]["count"] == 7
     finally:
         await runner.cleanup()
+
+
+# --- secrets and chat markup ----------------------------------------------------------------
+
+TOKEN = "XoXb7Secret0Token"
+SLACK = f"https://hooks.slack.com/services/T0001/B0001/{TOKEN}"
+TEAMS = f"https://acme.webhook.office.com/webhookb2/g@t/IncomingWebhook/c/o?sig={TOKEN}2"
+
+
+def test_a_masked_url_keeps_scheme_and_host_and_tells_webhooks_apart() -> None:
+    masked = masked_url(SLACK)
+    assert masked.startswith("https://hooks.slack.com/…#") and TOKEN not in masked
+    assert masked == masked_url(SLACK)  # stable: one webhook, one name in logs and rows
+    assert masked_url(SLACK + "x") != masked
+    assert masked_url("https://user:pw@example.com:8443/p?q").startswith(
+        "https://example.com:8443/…#"
+    )
+    assert masked_url("http://[::1/broken").startswith("…#")
+
+
+def agent_outcome_hook(
+    monkeypatch: pytest.MonkeyPatch, urls: str
+) -> Callable[[AlertDelivery], None]:
+    """The hook through which the monitor-notify agent logs and stores each delivery outcome."""
+    hooks: list[Callable[[AlertDelivery], None]] = []
+
+    class Captured(Exception):
+        pass
+
+    class Spy:
+        def __init__(self, _: list[str], on_outcome: Callable[[AlertDelivery], None]) -> None:
+            hooks.append(on_outcome)
+
+        async def start(self) -> None:
+            raise Captured
+
+    monkeypatch.setattr(notify, "WebhookNotifier", Spy)
+    app, _ = create_app(Settings(agents="monitor", alert_webhooks=urls))
+    with pytest.raises(Captured):
+        asyncio.run(app.agents["monitor-notify"].fun(None))  # type: ignore[arg-type]
+    return hooks[0]
+
+
+def test_a_webhook_token_is_in_no_log_no_delivery_record_no_config(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = agent_outcome_hook(monkeypatch, f"{SLACK},{TEAMS}")
+    outcomes: list[AlertDelivery] = []
+
+    def record(outcome: AlertDelivery) -> None:
+        outcomes.append(outcome)
+        hook(outcome)
+
+    # Slack delivers at the second attempt; Teams fails for good, its errors quoting the URL.
+    answers = {
+        SLACK: FakeTransport(503, 200),
+        TEAMS: FakeTransport(*[aiohttp.InvalidURL(TEAMS)] * NO_WAIT.max_attempts),
+    }
+    posted: list[str] = []
+
+    async def post(url: str, body: bytes) -> int:
+        posted.append(url)
+        return await answers[url](url, body)
+
+    notifier = WebhookNotifier([SLACK, TEAMS], record, retry=NO_WAIT, transport=post)
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(deliver(notifier, alert()))
+    assert set(posted) == {SLACK, TEAMS}  # the real URLs are what is posted to
+    assert sorted((o.url, o.ok, o.error) for o in outcomes) == sorted(
+        [
+            (masked_url(SLACK), True, ""),
+            (masked_url(TEAMS), False, f"InvalidURL: {masked_url(TEAMS)}"),
+        ]
+    )
+    assert any(masked_url(SLACK) in r.getMessage() for r in caplog.records)
+    assert any(masked_url(TEAMS) in r.getMessage() for r in caplog.records)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    stored = "\n".join(msgspec.json.encode(o).decode() for o in outcomes)
+    config = CliRunner().invoke(cli, ["config"], env={"CHORUS_ALERT_WEBHOOKS": f"{SLACK},{TEAMS}"})
+    assert config.exit_code == 0 and masked_url(TEAMS) in config.output
+    for text in (logged, stored, config.output):
+        assert TOKEN not in text and "T0001" not in text and "sig=" not in text
+
+
+HOSTILE_NAMES = ['<a href="https://evil">x</a>', "<!channel>", "<@U123> & <http://x|y>"]
+
+
+@pytest.mark.parametrize("department", HOSTILE_NAMES)
+def test_a_department_name_is_text_in_the_chat_line(department: str) -> None:
+    detector = SpikeDetector(CONFIG)
+    quiet = [slipup(1000 + i, T0 + timedelta(hours=2 * i, seconds=7), department) for i in range(3)]
+    start = T0 + timedelta(hours=6, minutes=1)
+    loud = [slipup(i, start + timedelta(seconds=20 * i), department) for i in range(8)]
+    [firing] = [a for a in feed(detector, quiet + loud) if a.scope == department]
+    body = json.loads(webhook_payload(firing))
+    text = body["text"]
+    assert "<" not in text and ">" not in text
+    assert html.escape(department, quote=False) in text
+    assert html.unescape(text) == firing.summary
+    assert body["scope"] == department  # the fields for programs keep the data as it is
+
+
+def test_chat_text_neither_links_nor_breaks_lines() -> None:
+    assert chat_text("in [x](https://evil) and ![i](https://evil/p.png)") == (
+        "in [x]\\(https://evil) and ![i]\\(https://evil/p.png)"
+    )
+    assert chat_text("a\n[r]: https://evil\r\n# big") == "a [r]: https://evil # big"
+    assert chat_text(alert().summary) == alert().summary  # Chorus's own wording is unchanged
 
 
 @pytest.mark.clickhouse

@@ -9,9 +9,12 @@ test_dashboard_browser.py.
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import markupsafe
 import msgspec
 import pytest
 from click.testing import CliRunner
@@ -191,6 +194,53 @@ def test_the_live_page_has_every_chart_the_headline_and_the_open_incidents(
     assert 'id="overlap">45.7%<' in page  # 1 - 13,579.5 / 25,000
     assert "50%: <b>2 employees</b>" in page and "95%: <b>4 employees</b>" in page
     assert "Open incidents (1)" in page and "&lt;spike&gt; in sales" in page
+
+
+LINK = '<a href="https://evil">x</a>'
+MENTION = "<!channel>"
+
+
+def test_names_from_the_data_are_text_in_every_chart_and_table(dashboard: Dashboard) -> None:
+    """Plotly draws `<a href>` in a label as a live link, so every name reaches it escaped."""
+    report = dashboard.latest
+    assert report is not None
+    names = {"sales": LINK, "legal": MENTION, "uk": LINK, "ana": LINK, "cy": MENTION}
+    hostile = dataclasses.replace(
+        dashboard,
+        latest=Report(
+            [msgspec.structs.replace(s, scope=names.get(s.scope, s.scope)) for s in report.scopes],
+            [
+                msgspec.structs.replace(
+                    e,
+                    employee_id=names.get(e.employee_id, e.employee_id),
+                    department=names[e.department],
+                )
+                for e in report.employees
+            ],
+            [
+                msgspec.structs.replace(p, employee_id=names.get(p.employee_id, p.employee_id))
+                for p in report.coverage
+            ],
+            [],
+        ),
+        slipups=[dataclasses.replace(c, category=LINK) for c in dashboard.slipups],
+        incidents=[
+            dataclasses.replace(i, scope=MENTION, summary=f"spike in {LINK}")
+            for i in dashboard.incidents
+        ],
+    )
+    page = render_page(hostile, inline_plotly=False)
+    for chart in CHARTS:
+        assert f'id="chart-{chart}"' in page
+    # The charts' JSON writes `/` as `\\u002f` and `"` as `\\"`: read it as the browser does.
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), page).replace('\\"', '"')
+    assert "<a href" not in text and "<!channel" not in text  # no live anchor, no mention
+    link, mention = html.escape(LINK, quote=False), html.escape(MENTION)
+    assert f'"y":["{link}","{mention}"]' in text  # the departments' tick labels
+    assert f'"{link} · {link}"' in text  # an employee (ana) and her department (sales)
+    assert f'"name":"{link}"' in text  # a slip-up category in the legend
+    assert f'<td class="firing">department {mention}</td>' in text  # the open incidents
+    assert f"<td>spike in {markupsafe.escape(LINK)}</td>" in text
 
 
 def test_the_written_page_inlines_plotly(dashboard: Dashboard) -> None:

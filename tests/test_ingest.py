@@ -124,7 +124,9 @@ def test_the_key_decides_the_pseudonym() -> None:
 def test_production_refuses_to_start_without_a_key() -> None:
     with pytest.raises(RuntimeError, match="CHORUS_PSEUDONYM_KEY"):
         pseudonymiser_from_env("production", {})
-    assert pseudonymiser_from_env("production", {"CHORUS_PSEUDONYM_KEY": "k"})("x", "a")
+    with pytest.raises(RuntimeError, match="1 bytes"):
+        pseudonymiser_from_env("production", {"CHORUS_PSEUDONYM_KEY": "k"})
+    assert pseudonymiser_from_env("production", {"CHORUS_PSEUDONYM_KEY": "k" * 32})("x", "a")
     assert pseudonymiser_from_env("development", {})("x", "a")
 
 

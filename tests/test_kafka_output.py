@@ -24,8 +24,8 @@ def follow(event_id: str) -> Follow:
 
 
 def letter(offset: int) -> DeadLetter:
-    return DeadLetter(topic="chorus.raw", partition=0, offset=offset, raw=b"?", reason="not_json",
-                      message="", failed_at=datetime(2026, 3, 2, tzinfo=UTC))  # fmt: skip
+    return DeadLetter(topic="chorus.raw", partition=0, offset=offset, raw=b"?", size=1, digest="",
+                      reason="not_json", message="", failed_at=datetime(2026, 3, 2, tzinfo=UTC))  # fmt: skip
 
 
 def event_ids(message: bytes) -> list[str]:
@@ -155,4 +155,4 @@ def test_an_agent_reading_records_skips_a_message_that_does_not_decode_and_says_
     ]
     records = decoded(events, BatchDecoder(Follow))  # type: ignore[arg-type]
     assert [r.event_id for r in records] == ["a", "b", "c"]
-    assert "chorus.follows[0]@8 does not decode, skipped" in caplog.text
+    assert "chorus.follows[0]@8 does not decode, 0 records saved" in caplog.text

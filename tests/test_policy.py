@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import random
 import string
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.policy import adversarial
 from pipeline.cli.main import cli
 from pipeline.policy import (
     Policy,
@@ -23,7 +29,8 @@ from pipeline.policy import (
     normalise,
     normalise_with_spans,
 )
-from schemas.events import Post
+from pipeline.policy.folding import CleanOffsets, clean
+from schemas.events import MAX_TEXT_LENGTH, Post
 
 POLICY = Policy.load()
 
@@ -128,6 +135,55 @@ def test_evasions(text: str, rule: str) -> None:
     assert rule in {match.rule for match in POLICY.check(text)}
 
 
+def test_near_rules_with_three_lists(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[categories.x]\n"
+        'severity = "low"\n'
+        'hint = "h"\n'
+        "[[categories.x.near]]\n"
+        'name = "forecast"\n'
+        'terms = ["revenue"]\n'
+        'near = ["beat"]\n'
+        'also = ["q3", "before"]\n'
+        "within = 4\n",
+    )
+    assert lint(path) == []
+    policy = Policy.load(path)
+    assert categories("Revenue will beat Q3", policy) == {"x"}
+    assert categories("Before Q3 our revenue will beat all", policy) == {"x"}
+    assert categories("Revenue will beat everything", policy) == set()  # no third list
+    assert categories("Revenue will beat one two three four five q3", policy) == set()
+
+
+def test_allow_list_covers_words_of_near_rules_and_punctuation() -> None:
+    assert POLICY.check("Contoso's worst-case analysis is a great read") == []
+    assert POLICY.check("Our switchboard: +33 1 23 45 67 89") == []
+    assert "competitor_attack" in categories("Contoso is the worst")
+
+
+def test_patterns_are_re2_on_folded_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[categories.x]\n"
+        'severity = "low"\n'
+        'hint = "h"\n'
+        "patterns = ['\\bprévisions\\s+T[1-4]\\b', '(?<=a)b']\n",
+    )
+    [problem] = lint(path)
+    assert problem.key == "categories.x.patterns[1]" and "RE2" in problem.message
+    path = write(
+        tmp_path,
+        "[categories.x]\n"
+        'severity = "low"\n'
+        'hint = "h"\n'
+        "patterns = ['\\bprévisions\\s+T[1-4]\\b']\n",
+    )
+    policy = Policy.load(path)
+    for text in ("nos PRÉVISIONS T3", "nos previsions t3", "nos prévisi\u00adons Ｔ３"):
+        assert categories(text, policy) == {"x"}, text
+
+
 def test_word_boundaries() -> None:
     assert POLICY.check("scrap metal and a scrapbook") == []
     assert POLICY.check("Rivalcorp alone is fine") == []
@@ -150,6 +206,16 @@ def test_luhn_and_mod97() -> None:
     [
         ("card 4539 1488 0343 6467 please", "personal_data/payment_card"),
         ("card 5555-5555-5555-4444", "personal_data/payment_card"),
+        ("Amex 3782 822463 10005 declined", "personal_data/payment_card"),
+        ("pay to BE68 5390 0754 7034 please", "personal_data/iban"),
+        ("send to gb82 west 1234 5698 7654 32", "personal_data/iban"),
+        ("jane.doe [at] example [dot] com", "personal_data/email"),
+        ("jane (at) example.com", "personal_data/email"),
+        ("jane at example dot com", "personal_data/email"),
+        ("+1 (415) 555-0132", "personal_data/phone"),
+        ("0033 6 12 34 56 78", "personal_data/phone"),
+        ("07700 900123", "personal_data/phone"),
+        ("415 555 0132", "personal_data/phone"),
         ("IBAN FR14 2004 1010 0505 0001 3M02 606 thanks", "personal_data/iban"),
         ("iban DE89370400440532013000", "personal_data/iban"),
         ("write to jean.dupont@exemple.fr", "personal_data/email"),
@@ -174,6 +240,9 @@ def test_personal_data_detectors(text: str, rule: str) -> None:
         "IBAN FR15 2004 1010 0505 0001 3M02 606",  # mod-97 fails
         "order 1234 5678 9012 3456",  # Luhn fails
         "on 12.03.2026 at 10:30, room 1204",
+        "meet us at example.com/events",  # " at " with a real dot is prose
+        "tracking 1Z 999 AA1 01 2345 6784",
+        "ISBN 978-2-07-036822-8",
     ],
 )
 def test_invalid_checksums_and_numbers_are_not_personal_data(text: str) -> None:
@@ -222,13 +291,159 @@ def test_thousands_of_terms() -> None:
     assert policy.check("Proud of our team at the summit") == []
 
 
-@given(st.text(alphabet=st.sampled_from("aAéÉeE1 3.-_*!'zZsS0oç\u0130ß"), max_size=40))
+# Characters each step of the folding treats specially: case, accents, l33t,
+# separators, symbols, invisible ones, look-alikes, expansions, a lone surrogate.
+FOLDING_ALPHABET = (
+    "aAéÉeE1 3.-_*!'zZsS0oç\u0130ß@$l|·"
+    "\u200b\u200d\u00ad\u0301\u3164\U000e0100ｉＤаоі𝐢ﬁœ²٣⁄\ud800\ue001"
+)
+
+
+@given(st.text(alphabet=st.sampled_from(FOLDING_ALPHABET), max_size=40))
 def test_the_offset_map_agrees_with_the_fast_path(text: str) -> None:
     normalised, spans = normalise_with_spans(text)
     assert normalised == normalise(text)
     assert len(spans) == len(normalised)
     assert all(0 <= a <= b <= len(text) for a, b in spans)
     assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+
+
+@given(st.text(alphabet=st.sampled_from(FOLDING_ALPHABET), min_size=1, max_size=40))
+def test_clean_offsets_point_into_the_text(text: str) -> None:
+    cleaned = clean(text)
+    spans = CleanOffsets(text).spans([(i, i + 1) for i in range(len(cleaned))])
+    assert all(0 <= a < b <= len(text) for a, b in spans)
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("i\u200bd\u200ci\u200do\u2060t", " idiot "),  # zero-width (non-)joiners, word joiner
+        ("idi\u00adot", " idiot "),  # soft hyphen
+        ("\ufeffidiot\ufe0f", " idiot "),  # BOM, variation selector
+        ("іdіоt", " idiot "),  # Cyrillic і and о
+        ("ΙDΙΟΤ", " idiot "),  # Greek capitals
+        ("ＩＤＩＯＴ", " idiot "),  # fullwidth
+        ("𝐢𝐝𝐢𝐨𝐭", " idiot "),  # mathematical bold
+        ("i̶d̶i̶o̶t̶", " idiot "),  # combining strokes
+        ("Débile Crétin", " debile cretin "),  # accents fold to the base letter
+        ("cœur façade naïve", " coeur facade naive "),
+        ("İstanbul", " istanbul "),
+        ("ﬁnal", " final "),
+        ("sc@m bull$hit f*ck", " scam bulshit fck "),
+        ("jane@example.com", " jane example com "),  # an address keeps its @
+        ("modern 1984 I lol", " modern 1984 i lol "),  # ASCII is never a look-alike: m, 1, I stay
+        ("٠٦ ١٢", " 06 12 "),  # other scripts' digits
+    ],
+)
+def test_folding_undoes_evasions(text: str, folded: str) -> None:
+    assert normalise(text) == folded
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Great modern classroom in Scunthorpe",
+        "Our analyst assessment is in Essex",
+        "Le concours de la Comic Con, les pros and cons",
+        "Une équipe très soudée à Nîmes, café et crêpes",
+        "Cocktail à la façon du chef, très naïf mais délicieux",
+    ],
+)
+def test_folding_makes_no_false_alarm(text: str) -> None:
+    assert POLICY.check(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "matched"),
+    [
+        ("you і\u200bdіоt!", "profanity_insult/idiot*", "і\u200bdіоt"),
+        (
+            "Rіvаlсоrр is g\u00adarbage.",
+            "competitor_attack/disparaging_competitor",
+            "Rіvаlсоrр is g\u00adarbage",
+        ),
+        (
+            "mail：ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ ok",
+            "personal_data/email",
+            "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        ),
+        ("call 06\u200b12 34 56 78 now", "personal_data/phone", "06\u200b12 34 56 78"),
+        (
+            "ﬁnal: our ＱＵＡＲＴＥＲ figures will beat Q3 estimates",
+            "financial_disclosure/figures_forecast",
+            None,
+        ),
+    ],
+)
+def test_offsets_point_at_the_original_text(text: str, rule: str, matched: str | None) -> None:
+    match = next(m for m in POLICY.check(text) if m.rule == rule)
+    if matched is not None:
+        assert text[match.start : match.end] == matched
+    assert 0 <= match.start < match.end <= len(text)
+
+
+# --- hostile posts: every one is checked in linear time (bench/policy.py times them) -----
+
+
+@pytest.mark.parametrize(("kind", "text"), sorted(adversarial().items()))
+def test_hostile_posts_are_checked(kind: str, text: str) -> None:
+    assert len(text) <= MAX_TEXT_LENGTH
+    matches = POLICY.check(text)
+    assert len({m.rule for m in matches}) == len(matches)  # each rule once, whatever the repeats
+    assert all(len(m.excerpt) < 2 * 40 + 200 for m in matches)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Rivalcorp garbage idiot " * 1600, {"competitor_attack", "profanity_insult"}),
+        ("x" * (MAX_TEXT_LENGTH - 1) + "@", set()),
+        ("a@" + "b." * 19_998 + "1", set()),
+        ("4" * MAX_TEXT_LENGTH, set()),
+        ("1 " * 20_000, set()),
+        ("FR14" * 10_000, set()),
+        ("s.t.u.p.i.d " * 3333, {"profanity_insult"}),
+        ("Contoso " * 2500 + "nul " * 5000, {"competitor_attack"}),
+        ("Contoso " + "word " * 7998 + "nul", set()),
+        ("4539 1488 0343 6467 " * 2000, {"personal_data"}),
+        ("press@chorus-demo.example " * 1500, set()),
+        ("\u200b" * MAX_TEXT_LENGTH, set()),
+    ],
+)
+def test_hostile_posts_give_the_right_result(text: str, expected: set[str]) -> None:
+    assert categories(text) == expected
+
+
+@contextmanager
+def counting_calls() -> Iterator[list[int]]:
+    """Count Python and C function calls (a measure of work that no load can disturb)."""
+    count = [0]
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        count[0] += 1
+
+    sys.setprofile(profile)
+    try:
+        yield count
+    finally:
+        sys.setprofile(None)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["Rivalcorp garbage idiot ", "Contoso nul ", "revenue will beat Q3 ", "06 12 34 56 78 idiot "],
+)
+def test_doubling_a_post_does_not_quadruple_the_work(unit: str) -> None:
+    work = []
+    for repeats in (400, 800):
+        text = unit * repeats
+        POLICY.check(text)  # fold its characters once, as a worker would have
+        with counting_calls() as count:
+            POLICY.check(text)
+        work.append(count[0])
+    assert work[1] < 3 * work[0]
 
 
 def test_flag_post_gives_stable_slipups() -> None:

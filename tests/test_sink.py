@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from datetime import UTC, datetime
@@ -128,22 +129,26 @@ def test_a_message_that_does_not_decode_becomes_a_dead_letter_and_the_rest_goes_
     assert clickhouse.event_ids() == ["f1", "f2", "f3"]
     [letter] = clickhouse.rows["dead_letters"]
     assert (letter["topic"], letter["partition"], letter["offset"]) == ("chorus.follows", 0, 42)
-    assert (letter["reason"], letter["raw"]) == (SINK_DECODE, b'{"event_id": 7}')
+    assert (letter["reason"], letter["raw"]) == (SINK_DECODE, '{"event_id": 7}')
+    assert (letter["size"], len(letter["digest"])) == (len(b'{"event_id": 7}'), 32)
     assert letter["message"] == "Expected `array`, got `int` - at `$.event_id`"
     assert "chorus.follows[0]@42 does not decode" in caplog.text
 
 
-def test_one_bad_record_makes_its_whole_message_a_dead_letter_bytes_kept() -> None:
+def test_one_bad_record_is_a_dead_letter_alone_and_analysts_see_no_raw_id() -> None:
     clickhouse = FakeClickHouse()
     sink = make_sink(clickhouse, Clock())
-    bad = follows(4, 5).replace(b'"f5"', b'""')
+    bad = follows(4, 5, 7).replace(b'"f5"', b'""')
     sink.add(bad, "chorus.follows", 1, 8)
     sink.add(follows(6), "chorus.follows", 1, 9)
     asyncio.run(sink.submit())
-    assert clickhouse.event_ids() == ["f6"]
+    assert clickhouse.event_ids() == ["f4", "f7", "f6"]
     [letter] = clickhouse.rows["dead_letters"]  # one per message: the table's key is its position
-    assert (letter["offset"], letter["raw"]) == (8, bad)
-    assert letter["message"] == "Expected `str` of length >= 1 - at `$.event_id[1]`"
+    assert letter["offset"] == 8 and letter["message"].startswith("1 of 3 records do not decode")
+    assert json.loads(letter["raw"]) == {
+        "type": "follow", "event_id": [""], "occurred_at": [json.loads(letter["raw"])["occurred_at"][0]],
+        "network": ["x"], "account_id": ["@a"], "follower_id": "[redacted]", "action": ["follow"],
+    }  # fmt: skip
 
 
 def test_while_clickhouse_is_down_submit_retries_with_growing_jittered_delays(

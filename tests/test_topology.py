@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from pipeline.settings import PROJECT_ROOT
-from pipeline.topology import TOPICS, Partitioning, read_by, route_of
+from pipeline.topology import TOPICS, Partitioning, Topic, read_by, route_of
 from schemas.events import EVENT_TYPES
 
 # Sub-packages of `pipeline/` on the operator side: they may drive Kafka (CLI, demo, services).
@@ -27,10 +27,16 @@ def topic_table() -> str:
         partitions = "1" if topic.partitioning is Partitioning.ONE else "`CHORUS_PARTITIONS`"
         lines.append(
             f"| `chorus.{topic.name}` | {records or 'JSON events'} | {partitions} | {topic.key} "
-            f"| {'for ever' if topic.kept_for_ever else 'default'} | {', '.join(topic.readers)} "
+            f"| {_kept(topic)} | {', '.join(topic.readers)} "
             f"| {topic.about} |"
         )
     return "\n".join(lines)
+
+
+def _kept(topic: Topic) -> str:
+    if topic.kept_for_ever:
+        return "for ever"
+    return f"{topic.retention_days} days" if topic.retention_days else "default"
 
 
 def test_the_docs_topic_table_is_the_registry() -> None:

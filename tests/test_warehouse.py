@@ -249,8 +249,8 @@ def sample_records() -> list[Any]:
         Alert(alert_id="inc1:firing", incident_id="inc1", status="firing", scope_kind="department",
               scope="legal", window_start=T0, window_end=T1, count=2, baseline=0.1, p_value=0.001,
               opened_at=T0, summary="slip-ups spike in legal"),
-        DeadLetter(topic="chorus.raw", partition=0, offset=7, raw=b"\xff{not json", reason="not_json",
-                   message="bad", failed_at=T1),
+        DeadLetter(topic="chorus.raw", partition=0, offset=7, raw=b"\xff{not json", size=10,
+                   digest="d1", reason="not_json", message="bad", failed_at=T1),
     ]  # fmt: skip
     for snapshot, taken_at, persons in (("snap-a", T0, 100), ("snap-b", T1, 150)):
         records += [

@@ -8,25 +8,44 @@ returned) completes only once the broker has every message, so an agent that
 acks its input afterwards never acks an input whose output could be lost.
 `tests/test_kafka_output.py` shows the order, the partitioning and the
 sharing of one output by several agents.
+
+No record stalls a partition. One that alone is larger than the topics take
+(`pipeline.topology.MAX_MESSAGE_BYTES`) is never sent: it becomes a dead
+letter on chorus.dlq, its head, size and digest kept. A message the broker
+refuses for its size (a topic created elsewhere with a lower
+`max.message.bytes`: aiokafka's `MessageSizeTooLargeError`, not retriable;
+the limit applies to a producer's whole record batch) is split, and the
+halves are sent one at a time, on a new producer (a refused batch breaks an
+idempotent producer's sequence); a single record refused so becomes a dead
+letter. Any other failure is raised, for the agent to retry its input.
+`tests/test_kafka_sizes.py` shows both on the real broker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import zlib
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING
 
 import msgspec
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 from agents.kafka.producer import open_producer
-from pipeline.observability import RECORDS_OUT
+from pipeline.observability import DEAD_LETTERS, RECORDS_OUT
+from pipeline.topology import MAX_MESSAGE_BYTES
 from schemas import columnar
+from schemas.dead_letter import dead_letter
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TOO_LARGE = "output_too_large"  # the dead-letter reason of records no topic takes
 
 
 class KafkaOutput:
@@ -49,11 +68,17 @@ class KafkaOutput:
     """
 
     def __init__(
-        self, settings: Settings, max_records: int = 1000, max_bytes: int = 512 * 1024
+        self,
+        settings: Settings,
+        max_records: int = 1000,
+        max_bytes: int = 512 * 1024,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.settings = settings
         self.max_records = max_records
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes  # a batch above it is split; a single record may exceed it
+        self.max_message_bytes = max_message_bytes  # a single record above it is refused
+        self.dead_letters = settings.topic("dlq")
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}
         # topic -> (key, record)
@@ -89,14 +114,68 @@ class KafkaOutput:
                 # A failure of an earlier send is its own caller's to see.
                 return handed if handed is not None and not handed.done() else asyncio.gather()
             producer = await self._start()
-            deliveries = [] if self._handed is None or self._handed.done() else [self._handed]
+            deliveries: list[Awaitable[object]] = []
+            if self._handed is not None and not self._handed.done():
+                deliveries.append(self._handed)
             for topic, records in pending.items():
                 RECORDS_OUT.labels(topic).inc(len(records))
                 for partition, of_partition in (await self._by_partition(topic, records)).items():
-                    for message in self._messages(of_partition):
-                        deliveries.append(await producer.send(topic, message, partition=partition))
+                    for run, message in self._messages(of_partition):
+                        if len(message) > self.max_message_bytes:
+                            deliveries.append(await self._refuse(topic, partition, message))
+                            continue
+                        sent = await producer.send(topic, message, partition=partition)
+                        deliveries.append(self._confirmed(sent, topic, partition, run, message))
             self._handed = asyncio.gather(*deliveries)
             return self._handed
+
+    async def _confirmed(
+        self,
+        sent: Awaitable[object],
+        topic: str,
+        partition: int,
+        records: list[msgspec.Struct],
+        message: bytes,
+    ) -> None:
+        """Wait for the broker; a message refused for its size is split, a record dead-lettered."""
+        try:
+            await sent
+        except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            log.warning(
+                "%s[%d] refused a message of %d records, %d bytes (%s): splitting it",
+                *(topic, partition, len(records), len(message), type(exc).__name__),
+            )
+            if len(records) == 1:
+                await (await self._refuse(topic, partition, message))
+                return
+            async with self._sending:
+                # An idempotent producer's sequence is broken by a refused batch: start anew.
+                await self.stop()
+            half = len(records) // 2
+            for part in (records[:half], records[half:]):
+                # One at a time: the producer would batch the parts together again.
+                encoded = columnar.encode(part)
+                async with self._sending:
+                    producer = await self._start()
+                    again = await producer.send(topic, encoded, partition=partition)
+                await self._confirmed(again, topic, partition, part, encoded)
+
+    async def _refuse(self, topic: str, partition: int, message: bytes) -> Awaitable[object]:
+        """Send a record too large for `topic` to the dead letters instead; what to await."""
+        DEAD_LETTERS.labels(OUTPUT_TOO_LARGE).inc()
+        log.error(
+            "a record for %s[%d] of %d bytes is a dead letter", topic, partition, len(message)
+        )
+        letter = dead_letter(
+            topic,
+            partition,
+            -1,  # not yet in the topic: the head's event_id finds its input
+            message,
+            OUTPUT_TOO_LARGE,
+            f"one record of {len(message):,} bytes, more than {topic} takes",
+        )
+        producer = await self._start()
+        return await producer.send(self.dead_letters, columnar.encode([letter]), partition=0)
 
     async def _by_partition(
         self, topic: str, records: list[tuple[bytes | None, msgspec.Struct]]
@@ -111,18 +190,22 @@ class KafkaOutput:
             by_partition.setdefault(partition, []).append(record)
         return by_partition
 
-    def _messages(self, records: list[msgspec.Struct]) -> Iterator[bytes]:
+    def _messages(
+        self, records: list[msgspec.Struct]
+    ) -> Iterator[tuple[list[msgspec.Struct], bytes]]:
         """The records as messages: runs of one type, up to `max_records` each, in order."""
         for _, run in itertools.groupby(records, type):
             of_type = list(run)
             for start in range(0, len(of_type), self.max_records):
                 yield from self._encoded(of_type[start : start + self.max_records])
 
-    def _encoded(self, records: list[msgspec.Struct]) -> Iterator[bytes]:
+    def _encoded(
+        self, records: list[msgspec.Struct]
+    ) -> Iterator[tuple[list[msgspec.Struct], bytes]]:
         # The size is known once encoded: a message too big is halved until it fits.
         message = columnar.encode(records)
         if len(message) <= self.max_bytes or len(records) == 1:
-            yield message
+            yield records, message
         else:
             half = len(records) // 2
             yield from self._encoded(records[:half])

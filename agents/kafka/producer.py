@@ -17,6 +17,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from pipeline.ingest import raw_key
 from pipeline.settings import Settings
+from pipeline.topology import MAX_MESSAGE_BYTES
 
 
 def produce(
@@ -77,7 +78,7 @@ def open_producer(settings: Settings, *, linger_ms: int = 20, **options: Any) ->
         **settings.kafka_options(),
         acks="all",
         enable_idempotence=True,
-        max_request_size=4 << 20,
+        max_request_size=MAX_MESSAGE_BYTES + (64 << 10),  # a message and its batch's overhead
         linger_ms=linger_ms,
         **options,
     )

@@ -19,6 +19,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.kafka.records import records_of
+from pipeline.topology import MAX_MESSAGE_BYTES
 from schemas.columnar import BatchDecoder
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ async def replay(
         bootstrap_servers=settings.bootstrap_servers,
         **settings.kafka_options(),
         enable_auto_commit=False,
-        max_partition_fetch_bytes=8 << 20,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
         # Data waiting is sent at once whatever this says; it is how long the first seek
         # waits for the fetcher (the default 500 ms made an empty graph take 2.5 s to build).
         fetch_max_wait_ms=50,

@@ -6,10 +6,16 @@ inlined (the `--out` file opens offline, from a mail attachment or a USB
 stick) or linked (the live server sends it once and the browser caches it).
 Numbers are formatted here, in one place, so the headline, the tables and the
 tests agree to the character.
+
+Names come from the data (employee ids, departments, regions, categories), and
+plotly reads a subset of HTML in every label it draws (ticks, legends, hover
+text), links among it: each name goes through `plain_text` before plotly sees it.
+The template escapes what it prints itself (jinja2's autoescape).
 """
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -56,6 +62,11 @@ def percent(share: float, digits: int = 1) -> str:
 def moment(value: datetime) -> str:
     """A time for people, in UTC to the minute: '2026-10-07 14:05 UTC'."""
     return f"{value:%Y-%m-%d %H:%M} UTC"
+
+
+def plain_text(name: str) -> str:
+    """`name` as plotly text, never markup: `<a href=…>` is drawn as it is written."""
+    return html.escape(name, quote=False)
 
 
 @dataclass(frozen=True)
@@ -269,7 +280,8 @@ def _coverage(dashboard: Dashboard) -> go.Figure | None:
             mode="lines",
             line={"color": TRUE, "width": 3, "shape": "hv"},
             name="Share of the true community",
-            customdata=[["", 0]] + [[p.employee_id, p.cumulative_persons] for p in curve],
+            customdata=[["", 0]]
+            + [[plain_text(p.employee_id), p.cumulative_persons] for p in curve],
             hovertemplate=(
                 "%{x} employees reach %{y:.1%} (%{customdata[1]:,} persons)"
                 "<br>last added: %{customdata[0]}<extra></extra>"
@@ -306,7 +318,7 @@ def _scopes(dashboard: Dashboard, kind: str) -> go.Figure | None:
     scopes = dashboard.scopes(kind)
     if not scopes:
         return None
-    names = [s.name for s in scopes]
+    names = [plain_text(s.name) for s in scopes]
     figure = go.Figure()
     for label, values, colour in (
         ("Naive", [s.naive_reach for s in scopes], NAIVE),
@@ -337,7 +349,7 @@ def _top_employees(dashboard: Dashboard) -> go.Figure | None:
     if not top:
         return None
     return _exclusive_and_shared(
-        [f"{e.employee_id} · {e.department}" for e in top],
+        [plain_text(f"{e.employee_id} · {e.department}") for e in top],
         [e.exclusive_followers for e in top],
         [e.followers - e.exclusive_followers for e in top],
         ("Exclusive followers (no colleague reaches them)", "Shared with colleagues"),
@@ -393,10 +405,10 @@ def _slipups(dashboard: Dashboard) -> go.Figure | None:
                 x=[c.bucket + width / 2 for c in mine],
                 y=[c.slipups for c in mine],
                 width=width.total_seconds() * 1000 * 0.85,
-                name=category.replace("_", " "),
+                name=plain_text(category.replace("_", " ")),
                 marker_color=CATEGORY_COLOURS[number % len(CATEGORY_COLOURS)],
                 customdata=[moment(c.bucket) for c in mine],
-                hovertemplate="%{customdata}: %{y:,}<extra>" + category + "</extra>",
+                hovertemplate="%{customdata}: %{y:,}<extra>" + plain_text(category) + "</extra>",
             )
         )
     # The span of the trend where the slip-up history covers it, so the time axes line up.
@@ -432,7 +444,10 @@ def _incident_marks(
                 mode="markers",
                 marker={"symbol": "triangle-down", "size": 12, "color": INCIDENT_MARK},
                 name="Alert incident (band: while firing)",
-                customdata=[[i.scope_kind, i.scope, i.status, moment(i.opened_at)] for i in shown],
+                customdata=[
+                    [plain_text(i.scope_kind), plain_text(i.scope), i.status, moment(i.opened_at)]
+                    for i in shown
+                ],
                 hovertemplate=(
                     "%{customdata[0]} %{customdata[1]}: %{customdata[2]}"
                     "<br>opened %{customdata[3]}<extra></extra>"

@@ -1,16 +1,16 @@
 """The slip-up policy: a TOML file the communications team edits, compiled for fast checks.
 
 A policy has categories (severity + coaching hint) holding rules: plain terms and
-phrases, regular expressions, "near" rules (a competitor within a few words of a
-disparaging word) and personal-data detectors. `docs/slipups.md` documents the
-file format.
+phrases, RE2 regular expressions, "near" rules (a competitor within a few words
+of a disparaging word; an action, its object and a time) and personal-data
+detectors. `docs/slipups.md` documents the file format.
 
 One concern per module, so that each can be read and changed on its own:
-`folding` (the normalised form in which texts and terms are compared),
-`detectors` (personal data), `policy_file` (reading, merging and validating a
-policy file, and the shipped `default_policy.toml`) and `matcher` (the compiled
-`Policy` and the slip-ups of a post). This module re-exports what the rest of
-Chorus uses.
+`folding` (the forms in which texts, terms and patterns are compared, evasions
+undone), `detectors` (personal data), `policy_file` (reading, merging and
+validating a policy file, and the shipped `default_policy.toml`) and `matcher`
+(the compiled `Policy` and the slip-ups of a post). This module re-exports what
+the rest of Chorus uses.
 """
 
 from pipeline.policy.detectors import iban_valid, luhn_valid

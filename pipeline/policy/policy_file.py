@@ -1,6 +1,10 @@
 """Reading a policy file: includes merged, every value validated, problems located.
 
-`docs/slipups.md` documents the format. Validation collects every problem
+`docs/slipups.md` documents the format. Patterns are RE2 regular expressions
+(`google-re2`), which match in time linear in the text whatever the pattern,
+so that no policy a company writes can stall a worker on a hostile post; they
+read the clean form of the text (`folding.clean`), and their own letters are
+folded the same way. Validation collects every problem
 instead of stopping at the first, so that `chorus policy lint` lists them all at
 once; a policy with any problem is never compiled (`Policy.load` raises
 `PolicyError`). tomllib keeps no positions, so a problem's line is a
@@ -16,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re2
+
 from pipeline.policy.detectors import DETECTORS
-from pipeline.policy.folding import normalise
+from pipeline.policy.folding import clean, normalise
 from schemas.slipups import Severity
 
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
@@ -28,9 +34,18 @@ NAMED_LISTS = {"$competitors": "competitors"}  # references a near rule may use
 
 _TOP_KEYS = {"version", "include", "categories", "allow", "company"}
 _CATEGORY_KEYS = {"severity", "hint", "terms", "patterns", "detectors", "near"}
-_NEAR_KEYS = {"name", "terms", "near", "within"}
+_NEAR_KEYS = {"name", "terms", "near", "also", "within"}
+NEAR_SIDES = ("terms", "near", "also")  # the lists of a near rule; `also` is optional
 _COMPANY_LISTS = {"code_names", "competitors"}
 _ALLOW_KEYS = {"terms"}
+
+
+def compile_pattern(pattern: str) -> Any:
+    """A policy pattern compiled for the clean form of texts; raises `re2.error` if invalid."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return re2.compile(clean(pattern), options)
 
 
 @dataclass(frozen=True)
@@ -131,9 +146,12 @@ def _check_category(source: _Source, name: str, raw: Any, merged: dict[str, Any]
             source.problem(key, "must be a string or a table with `name` and `regex`", table)
             continue
         try:
-            re.compile(regex, re.IGNORECASE)
-        except re.error as exc:
-            source.problem(key, f"bad regular expression {regex!r}: {exc}", table, regex[:20])
+            compile_pattern(regex)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+            source.problem(
+                key, f"bad RE2 regular expression {regex!r}: {reason}", table, regex[:20]
+            )
             continue
         target.setdefault("patterns", []).append(named)
     if "detectors" in raw:
@@ -162,8 +180,10 @@ def _check_near(source: _Source, key: str, table: str, rule: Any, target: dict[s
     ok = isinstance(rule.get("name"), str) and bool(rule["name"].strip())
     if not ok:
         source.problem(f"{key}.name", "a near rule needs a name", table)
-    for side in ("terms", "near"):
+    for side in NEAR_SIDES:
         words = rule.get(side)
+        if side == "also" and words is None:
+            continue
         if not words:
             source.problem(f"{key}.{side}", "must list at least one term", table)
             ok = False

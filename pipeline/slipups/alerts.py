@@ -9,7 +9,14 @@ with exponential backoff and jitter; every delivery ends in exactly one
 `AlertDelivery` outcome passed to `on_outcome`, which the agent logs and stores.
 
 The payload is the Alert's fields plus `text`, the one human line that Slack and
-Microsoft Teams incoming webhooks display (they ignore the other fields).
+Microsoft Teams incoming webhooks display (they ignore the other fields). That
+line holds department and scope names, which anyone who edits the roster
+chooses, so `chat_text` makes it plain text for both chats (the other fields
+are data for programs and stay as they are).
+
+A webhook URL is a secret (its token is in the path or the query): it is used
+only to post. Outcomes, and so the logs and `alert_deliveries`, carry its
+masked form (`pipeline.settings.masked_url`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +35,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
+from pipeline.settings import masked_url
 from schemas.slipups import Alert, AlertDelivery
 
 log = logging.getLogger(__name__)
@@ -48,10 +57,29 @@ def parse_webhooks(value: str) -> list[str]:
     return urls
 
 
+# Slack's control characters, escaped as Slack asks; Teams' Markdown reads the same entities.
+_CHAT_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def chat_text(text: str) -> str:
+    """`text` as one line of plain text in Slack and in Teams.
+
+    Slack reads `<!channel>`, `<@U123>` and `<http://x|y>` as mentions and
+    links; escaping `&`, `<` and `>` (Slack's rule) turns them into text, and
+    also Teams' HTML and autolinks. Teams' Markdown links need `](`: a
+    backslash before the `(` keeps them text. Line breaks become spaces, so no
+    name can start a Markdown block (a heading, a link definition, a quote).
+    Emphasis marks (`*`, `_`, `~`) stay: Slack has no escape for them, and at
+    worst they style part of a name.
+    """
+    one_line = re.sub(r"\s+", " ", text).strip()
+    return one_line.translate(_CHAT_ENTITIES).replace("](", "]\\(")
+
+
 def webhook_payload(alert: Alert) -> bytes:
     """The JSON body: `text` for chat webhooks, then every Alert field."""
     fields: dict[str, Any] = msgspec.to_builtins(alert)
-    return msgspec.json.encode({"text": alert.summary, **fields})
+    return msgspec.json.encode({"text": chat_text(alert.summary), **fields})
 
 
 @dataclass(frozen=True)
@@ -181,7 +209,9 @@ class WebhookNotifier:
                 self._record(alert, url, False, attempt, status, "shut down during delivery")
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
+                # Some aiohttp errors quote the URL (InvalidURL, TooManyRedirects).
+                status = None
+                error = f"{type(exc).__name__}: {exc}".replace(url, masked_url(url))
             else:
                 if 200 <= status < 300:
                     self._record(alert, url, True, attempt, status, "")
@@ -198,7 +228,7 @@ class WebhookNotifier:
     ) -> None:
         outcome = AlertDelivery(
             alert_id=alert.alert_id,
-            url=url,
+            url=masked_url(url),
             ok=ok,
             attempts=attempts,
             status=status,

@@ -16,7 +16,7 @@ from typing import Any
 from clickhouse_driver import Client
 
 from pipeline.topology import table_of
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DeadLetter, redacted
 from schemas.events import AccountStats, Employee, Engagement, Follow, IdentityLink, Post
 from schemas.metrics import CampaignReach, CoveragePoint, EmployeeReach, ScopeMetrics
 from schemas.slipups import Alert, AlertDelivery, SlipUp
@@ -181,7 +181,9 @@ TABLES: dict[type, Table] = {
         status=Column("status", lambda statuses: [status or 0 for status in statuses]),
     ),
     DeadLetter: _table(
-        DeadLetter, "topic", "partition", "offset", "raw", "reason", "message", "failed_at"
+        DeadLetter,
+        *("topic", "partition", "offset", "size", "digest", "reason", "message", "failed_at"),
+        raw=Column("raw", lambda raws: [redacted(raw) for raw in raws]),
     ),
 }
 
