@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from pipeline.policy import Policy, PolicyError, lint
-
 PolicyPath = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -21,6 +19,8 @@ def group() -> None:
 @click.option("--policy", "policy_path", type=PolicyPath, help="Policy file (default: shipped).")
 def check(text: str, policy_path: Path | None) -> None:
     """Print every rule that fires on TEXT and why; exit 1 if any fired."""
+    from pipeline.policy import Policy, PolicyError
+
     try:
         policy = Policy.load(policy_path)
     except PolicyError as exc:
@@ -40,6 +40,8 @@ def check(text: str, policy_path: Path | None) -> None:
 @click.argument("path", type=PolicyPath, required=False)
 def lint_command(path: Path | None) -> None:
     """Validate a policy file (default: the shipped one); exit 1 on problems."""
+    from pipeline.policy import Policy, lint
+
     problems = lint(path)
     for problem in problems:
         click.echo(str(problem), err=True)
