@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pipeline.audience.graph import AudienceGraph
@@ -87,10 +87,16 @@ class LiveAudience:
         )
 
     async def snapshot(self) -> list[metrics.MetricRow]:
-        """The snapshot rows if the graph changed since the last one; call with the lock held."""
-        if not (self.built and self.changed):
+        """The snapshot rows if the graph changed since the last one; call with the lock held.
+
+        Snapshots are stamped with the latest event time applied, and "latest"
+        is by that stamp: a graph with no event yet has no time of its own, and
+        a snapshot of it stamped with the wall clock would outrank every real
+        one (a worker that built an empty graph before a rebalance did that).
+        """
+        if not (self.built and self.changed) or self.as_of is None:
             return []
-        taken_at = self.as_of or datetime.now(UTC)
+        taken_at = self.as_of
         # Increasing even when taken_at (event time) stands still: "latest" is by (taken_at, id).
         snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns():020d}"
         with SNAPSHOT_SECONDS.time():
