@@ -220,7 +220,8 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         Returns at once while at most `WRITES_IN_FLIGHT` batches are unconfirmed,
         so the agent works on the next batch while the broker confirms this one.
         """
-        self.next_offsets.update(batch.ends)
+        if self.current(batch):  # a rebalance meanwhile dropped the marks: they stay dropped
+            self.next_offsets.update(batch.ends)
         previous = self._settling[-1] if self._settling else None
         self._settling.append(asyncio.ensure_future(self.settle(batch, delivered, previous)))
         while len(self._settling) > WRITES_IN_FLIGHT or (
