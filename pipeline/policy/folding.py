@@ -39,13 +39,22 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import regex
-from confusable_homoglyphs.confusables import confusables_data
 
 Span = tuple[int, int]
 
-# Dropped from both forms: invisible in a rendered post, so they can sit inside a word.
-_INVISIBLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Mn}\p{Me}]")
+
+@cache
+def _invisible() -> re.Pattern[str]:
+    """Dropped from both forms: invisible in a rendered post, so they can sit inside a word.
+
+    Loaded on the first non-ASCII character (as the look-alikes are): the stdlib
+    `re` knows no Unicode properties, and an ASCII post should not pay for them.
+    """
+    import regex
+
+    return regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Mn}\p{Me}]")  # type: ignore[no-any-return]
+
+
 _DIRECTION_MARKS = "\u200e\u200f"  # confusables.txt wraps right-to-left characters in them
 
 
@@ -57,12 +66,14 @@ def _lookalikes() -> dict[str, str]:
     or a decorated Latin letter has exactly one entry, its skeleton (`а` ->
     `a`, `ø` -> `o̸` -> `o`), while a skeleton lists all of its look-alikes.
     """
+    from confusable_homoglyphs.confusables import confusables_data
+
     table = {}
     for source, entries in confusables_data.items():
         char = source.strip(_DIRECTION_MARKS)
         if len(char) != 1 or char.isascii() or len(entries) != 1:
             continue
-        target = _INVISIBLE.sub("", unicodedata.normalize("NFD", entries[0]["c"]))
+        target = _invisible().sub("", unicodedata.normalize("NFD", entries[0]["c"]))
         target = target.strip(_DIRECTION_MARKS)
         if target and target.isascii() and target.isprintable():
             table[char] = target
@@ -89,7 +100,7 @@ def _clean_char(char: str) -> str:
     for part in unicodedata.normalize("NFKC", char):
         if part.isascii():
             out.append(part)
-        elif _INVISIBLE.match(part):
+        elif _invisible().match(part):
             continue
         elif part.isdecimal():
             out.append(str(unicodedata.decimal(part)))
@@ -111,7 +122,7 @@ def _all_unchanged(chars: str) -> bool:
     """
     return (
         unicodedata.is_normalized("NFKD", chars)
-        and not _INVISIBLE.search(chars)
+        and not _invisible().search(chars)
         and not _DECIMAL_OR_SURROGATE.search(chars)
         and chars.casefold() == chars == chars.lower()
         and _lookalikes().keys().isdisjoint(chars)
