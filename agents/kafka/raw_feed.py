@@ -220,8 +220,6 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         Returns at once while at most `WRITES_IN_FLIGHT` batches are unconfirmed,
         so the agent works on the next batch while the broker confirms this one.
         """
-        if self.current(batch):  # a rebalance meanwhile dropped the marks: they stay dropped
-            self.next_offsets.update(batch.ends)
         previous = self._settling[-1] if self._settling else None
         self._settling.append(asyncio.ensure_future(self.settle(batch, delivered, previous)))
         while len(self._settling) > WRITES_IN_FLIGHT or (
@@ -233,16 +231,19 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         return batch.generation == self.generation
 
     def follows_on(self, batch: RawBatch) -> bool:
-        """Whether the batch starts where the last one written ended, on every partition.
+        """Whether the batch starts where the last one handed out ended, on every partition.
 
         faust clears its channels' queues when its own group rebalances, which
         this feed (another group) does not see: a batch can vanish between the
-        feed and the agent. And an agent that fails on a batch never writes it.
-        Committing the batches after either would lose its records, so the
-        agent checks this first and, on a gap, has the feed read again from
-        the commits. Only `written` moves the mark.
+        feed and the agent. Committing the batches after it would lose its
+        records, so the agent checks this first and, on a gap, has the feed
+        read again from the commits. (Ingest never raises on an input, so a
+        batch handed out is a batch written.)
         """
-        return all(self.next_offsets.get(tp, start) == start for tp, start in batch.starts.items())
+        if any(self.next_offsets.get(tp, start) != start for tp, start in batch.starts.items()):
+            return False
+        self.next_offsets.update(batch.ends)
+        return True
 
     async def done(self, batch: RawBatch) -> None:
         """The batch's results are in Kafka: commit its offsets (unless it was dropped meanwhile)."""
