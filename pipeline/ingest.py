@@ -25,6 +25,7 @@ import msgspec
 from pipeline.topology import route_of
 from schemas.events import (
     EVENT_TYPES,
+    MAX_EVENT_BYTES,
     MAX_ID_LENGTH,
     MAX_LANG_LENGTH,
     MAX_NETWORK_LENGTH,
@@ -40,7 +41,6 @@ from schemas.events import (
     raw_decoder,
 )
 
-MAX_EVENT_BYTES = 1 << 20
 OLDEST_ACCEPTED = datetime(2000, 1, 1, tzinfo=UTC)
 DEVELOPMENT_KEY = b"chorus-development-key-not-secret"
 MIN_PRODUCTION_KEY_BYTES = 32

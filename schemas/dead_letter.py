@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 
 import msgspec
 
-KEPT_WHOLE = 1 << 20  # the largest event ingest accepts (`pipeline.ingest.MAX_EVENT_BYTES`)
+from schemas.events import EVENT_TYPES, MAX_EVENT_BYTES
+
+KEPT_WHOLE = MAX_EVENT_BYTES  # the largest event ingest accepts
 KEPT_HEAD = 64 << 10
 REDACTED = "[redacted]"
 # Fields whose values are third parties' raw ids in the event contract (docs/events.md).
@@ -26,14 +28,10 @@ THIRD_PARTY_FIELDS = frozenset(
     {"follower_id", "actor_id", "account_a", "account_b", "follower_sample", "in_reply_to"}
 )
 # Fields of the contract whose values are not third parties' ids: kept in the redacted form.
-KNOWN_FIELDS = frozenset(
-    {
-        "type", "event_id", "occurred_at", "employee_id", "department", "region", "active",
-        "accounts", "post_id", "network", "account_id", "text", "lang", "url", "campaign_id",
-        "kind", "action", "network_a", "network_b", "evidence", "confidence",
-        "followers_count",
-    }
-)  # fmt: skip
+KNOWN_FIELDS = (
+    frozenset({"type"} | {name for kind in EVENT_TYPES.values() for name in kind.__struct_fields__})
+    - THIRD_PARTY_FIELDS
+)
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
@@ -78,10 +76,7 @@ def redacted(raw: bytes) -> str:
         document = None
     if not isinstance(document, dict):
         return f"{REDACTED} {len(raw):,} bytes, not a JSON object"
-    kept = {
-        key: value if key in KNOWN_FIELDS and key not in THIRD_PARTY_FIELDS else REDACTED
-        for key, value in document.items()
-    }
+    kept = {key: value if key in KNOWN_FIELDS else REDACTED for key, value in document.items()}
     if isinstance(kept.get("accounts"), list):
         kept["accounts"] = [_account(account) for account in kept["accounts"]]
     return json.dumps(kept, ensure_ascii=False)

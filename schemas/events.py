@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+MAX_EVENT_BYTES = 1 << 20  # of one raw event; larger ones are dead letters (`too_large`)
 MAX_ID_LENGTH = 256
 MAX_NETWORK_LENGTH = 64
 MAX_LANG_LENGTH = 16
