@@ -368,7 +368,10 @@ class Ingestor:
                 put(event, "follower_id", follower)
                 key = f"{network}/{event.account_id}/{follower}"
             case Post():
-                put(event, "network", _network(event.network))
+                network = _network(event.network)
+                put(event, "network", network)
+                if event.in_reply_to_author is not None:
+                    put(event, "in_reply_to_author", p(network, event.in_reply_to_author))
                 put(event, "text", _nfc(event.text, "text", MAX_TEXT_LENGTH))
                 if event.lang is not None:
                     put(

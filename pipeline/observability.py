@@ -64,6 +64,29 @@ COMMUNITY_PERSONS = Gauge(
     "Distinct persons in the live audience graph (company scope).",
     registry=REGISTRY,
 )
+CONNECTOR_REQUESTS = Counter(
+    "chorus_connector_requests",
+    "HTTP requests of `chorus connect`, per network and outcome (2xx, 4xx, 429, 5xx, timeout, error).",
+    ["network", "outcome"],
+    registry=REGISTRY,
+)
+CONNECTOR_RATE_LIMIT_WAIT = Counter(
+    "chorus_connector_rate_limit_wait_seconds",
+    "Seconds `chorus connect` waited for a network's rate limit to reset, per network.",
+    ["network"],
+    registry=REGISTRY,
+)
+CONNECTOR_EVENTS = Counter(
+    "chorus_connector_events",
+    "Events `chorus connect` sent to chorus.raw, per network and event type.",
+    ["network", "type"],
+    registry=REGISTRY,
+)
+CONNECTOR_FIREHOSE_LAG = Gauge(
+    "chorus_connector_firehose_lag_seconds",
+    "How far the Jetstream connector is behind the firehose: now minus the last event's time_us.",
+    registry=REGISTRY,
+)
 ALERTS = Counter(
     "chorus_alerts", "Slip-up incident alerts emitted, per status.", ["status"], registry=REGISTRY
 )

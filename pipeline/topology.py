@@ -56,13 +56,15 @@ class Topic:
 
     name: str
     # Record type -> the ClickHouse table its rows land in (the sink writes every one).
-    # Empty for chorus.raw, whose messages are producers' JSON, not Chorus records.
+    # Empty where messages are not Chorus records (then `carries` says what they are).
     records: Mapping[type[msgspec.Struct], str]
     partitioning: Partitioning
     key: str  # what the message key is, hence what stays in order
     readers: tuple[str, ...]  # agent groups that consume it (`Settings.runs`)
     kept_for_ever: bool = False  # state is rebuilt from it after a restart
     retention_days: int | None = None  # None: the broker's default
+    compacted: bool = False  # the latest value per key is kept for ever, older ones dropped
+    carries: str = ""  # what the messages are, when they are not `records`
     about: str = field(default="", compare=False)
 
     @cached_property
@@ -78,7 +80,9 @@ class Topic:
     def config(self) -> dict[str, str]:
         """Topic-level Kafka configuration given at creation."""
         config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
-        if self.kept_for_ever:
+        if self.compacted:
+            config["cleanup.policy"] = "compact"
+        elif self.kept_for_ever:
             config["retention.ms"] = "-1"
         elif self.retention_days is not None:
             config["retention.ms"] = str(self.retention_days * 86_400_000)
@@ -92,7 +96,18 @@ TOPICS: tuple[Topic, ...] = (
         Partitioning.SPREAD,
         key="`pipeline.ingest.raw_key`: related events together",
         readers=("ingest",),
+        carries="JSON events",
         about="producers' JSON events, one per message",
+    ),
+    Topic(
+        "connector_state",
+        {},
+        Partitioning.ONE,
+        key="network/what: a cursor, a follower list, a follow record",
+        readers=(),  # read whole by `chorus connect` at its start, not by an agent
+        compacted=True,
+        carries="connector checkpoints",
+        about="where each connector is: resumes a killed `chorus connect` (pipeline/sources)",
     ),
     Topic(
         "dlq",

@@ -81,6 +81,11 @@ class Post(Event, tag="post", frozen=True):
     lang: Annotated[str, msgspec.Meta(max_length=MAX_LANG_LENGTH)] | None = None
     url: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     campaign_id: Id | None = None
+    kind: Literal["original", "reply", "repost"] | None = None
+    # What the post answers: the post's id (on its network) and its author, a third
+    # party's account (pseudonymised on ingest) or an employee's.
+    in_reply_to: Id | None = None
+    in_reply_to_author: Id | None = None
 
 
 class Follow(Event, tag="follow", frozen=True):

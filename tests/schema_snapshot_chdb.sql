@@ -610,7 +610,10 @@ CREATE TABLE posts
     `text` String,
     `lang` String,
     `url` String,
-    `campaign_id` String
+    `campaign_id` String,
+    `kind` String DEFAULT '',
+    `in_reply_to` String DEFAULT '',
+    `in_reply_to_author` String DEFAULT ''
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)

@@ -26,7 +26,7 @@ def topic_table() -> str:
         )
         partitions = "1" if topic.partitioning is Partitioning.ONE else "`CHORUS_PARTITIONS`"
         lines.append(
-            f"| `chorus.{topic.name}` | {records or 'JSON events'} | {partitions} | {topic.key} "
+            f"| `chorus.{topic.name}` | {records or topic.carries} | {partitions} | {topic.key} "
             f"| {_kept(topic)} | {', '.join(topic.readers)} "
             f"| {topic.about} |"
         )
@@ -34,6 +34,8 @@ def topic_table() -> str:
 
 
 def _kept(topic: Topic) -> str:
+    if topic.compacted:
+        return "compacted"
     if topic.kept_for_ever:
         return "for ever"
     return f"{topic.retention_days} days" if topic.retention_days else "default"

@@ -87,14 +87,14 @@ class Table:
         ]
 
 
-def _table(kind: type, *plain: str, **derived: Column) -> Table:
-    """The table `kind` lands in (`pipeline.topology`): the record's fields of the same names,
+def _table(record: type, /, *plain: str, **derived: Column) -> Table:
+    """The table `record` lands in (`pipeline.topology`): the record's fields of the same names,
     then the derived columns."""
     columns: dict[str, Column] = {}
     for field in plain:
         columns[field] = Column(field, _unix_seconds if field in _TIMES else None)
     columns.update(derived)
-    return Table(table_of(kind), columns)
+    return Table(table_of(record), columns)
 
 
 _TIMES = {
@@ -123,6 +123,9 @@ TABLES: dict[type, Table] = {
         lang=_or_empty("lang"),
         url=_or_empty("url"),
         campaign_id=_or_empty("campaign_id"),
+        kind=_or_empty("kind"),
+        in_reply_to=_or_empty("in_reply_to"),
+        in_reply_to_author=_or_empty("in_reply_to_author"),
     ),
     Follow: _table(
         Follow, "event_id", "occurred_at", "network", "account_id", "follower_id", "action"

@@ -1,0 +1,93 @@
+"""What every connector runs with: where events go, where its place is kept, what it reports.
+
+A connector sends a batch of events, waits until they are durable, and only
+then saves the checkpoint that says they were sent (cursors, follower
+snapshots, the Jetstream follow map). Killed in between, it sends the batch
+again on resume; the events' deterministic ids make the second copy harmless.
+Killed before sending, it has saved nothing and starts that step again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+import msgspec
+
+from pipeline.observability import CONNECTOR_EVENTS
+from pipeline.sources.snapshots import FollowerSnapshot, follower_changes
+from schemas.events import Event
+
+T = TypeVar("T")
+
+
+class Output(Protocol):
+    """Where events go (chorus.raw, keyed by `pipeline.ingest.raw_key`)."""
+
+    async def send(self, events: Sequence[Event]) -> None:
+        """Returns once every event is durable; raises if any was refused."""
+
+
+class Checkpoints(Protocol):
+    """A durable key-value store that survives the connector (a compacted topic)."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, value: bytes | None) -> None:
+        """Store `value` under `key` (None deletes it); returns once durable."""
+
+
+@dataclass
+class Connection:
+    """One connector run: its output, its checkpoints, its clock and what it has sent."""
+
+    network: str
+    output: Output
+    checkpoints: Checkpoints
+    progress: Callable[[str], None] = lambda line: None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sent: Counter[str] = field(default_factory=Counter)  # events sent, per type
+
+    async def send(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        await self.output.send(events)
+        kinds = Counter(type(event).__name__.lower() for event in events)
+        for kind, count in kinds.items():
+            CONNECTOR_EVENTS.labels(self.network, kind).inc(count)
+        self.sent.update(kinds)
+
+    def read(self, key: str, kind: type[T]) -> T | None:
+        data = self.checkpoints.get(f"{self.network}/{key}")
+        return None if data is None else msgspec.msgpack.decode(data, type=kind)
+
+    async def write(self, key: str, value: object | None) -> None:
+        data = None if value is None else msgspec.msgpack.encode(value)
+        await self.checkpoints.put(f"{self.network}/{key}", data)
+
+    async def sync_followers(self, account_id: str, followers: Iterable[str]) -> tuple[int, int]:
+        """Send the changes from the last complete list of `account_id`'s followers to this one.
+
+        Returns (follows, unfollows) sent. See `pipeline.sources.snapshots`.
+        """
+        key = f"{self.network}/followers/{account_id}"
+        stored, pending_stored = self.checkpoints.get(key), self.checkpoints.get(f"{key}.pending")
+        previous = FollowerSnapshot.decode(stored) if stored is not None else None
+        pending = FollowerSnapshot.decode(pending_stored) if pending_stored is not None else None
+        events, snapshot = follower_changes(
+            self.network, account_id, previous, pending, followers, self.now()
+        )
+        if not events:
+            if pending is not None:
+                await self.checkpoints.put(f"{key}.pending", None)
+            return 0, 0
+        encoded = snapshot.encode()
+        await self.checkpoints.put(f"{key}.pending", encoded)
+        await self.send(events)
+        await self.checkpoints.put(key, encoded)
+        await self.checkpoints.put(f"{key}.pending", None)
+        follows = sum(event.action == "follow" for event in events)
+        return follows, len(events) - follows
