@@ -84,6 +84,11 @@ def open_producer(settings: Settings, *, linger_ms: int = 20, **options: Any) ->
     )
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition of a keyed record: every Chorus producer agrees, so one key keeps its order."""
+    return zlib.crc32(key) % partitions
+
+
 def record_batches(
     producer: AIOKafkaProducer,
     partitions: int,
@@ -102,7 +107,7 @@ def record_batches(
         if key is None:
             partition = spread = (spread + 1) % partitions
         else:
-            partition = zlib.crc32(key) % partitions
+            partition = partition_of(key, partitions)
         while batches[partition].append(key=key, value=value, timestamp=None) is None:
             yield partition, batches[partition]
             batches[partition] = producer.create_batch()

@@ -12,7 +12,17 @@ from typing import BinaryIO
 
 import click
 
-from pipeline.cli import alerts, audience, bench, dashboard, db, policy, services, simulate
+from pipeline.cli import (
+    alerts,
+    audience,
+    bench,
+    connect,
+    dashboard,
+    db,
+    policy,
+    services,
+    simulate,
+)
 from pipeline.services.local import ServiceError
 from pipeline.settings import Settings
 
@@ -97,6 +107,7 @@ for group in (services.group, db.group, audience.group, policy.group, alerts.gro
 cli.add_command(simulate.command)
 cli.add_command(bench.command)
 cli.add_command(dashboard.command)
+cli.add_command(connect.command)
 
 
 def main() -> None:

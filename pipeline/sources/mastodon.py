@@ -4,8 +4,9 @@ People are keyed by their address, `user@domain` (lower-cased): account ids
 are local to an instance, and a follower on another instance has another id
 on each. A follower's `acct` without a domain is local to the instance read,
 whose domain is the employee's (`MastodonAccount.domain`). A post's id is the
-instance's host and its status id (`mastodon.social/113…`): status ids too are
-local, which is also how `in_reply_to_id` names the post a reply answers.
+instance's domain (the employee's, as in their address) and its status id
+(`mastodon.social/113…`): status ids too are local to the instance, which is
+also how `in_reply_to_id` names the post a reply answers.
 
 Per account and run: the follower list (whole, paged by `Link`, then diffed
 with the last one: `pipeline.sources.snapshots`), the statuses newer than the
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pipeline.sources.config import MastodonAccount, MastodonConfig
 from pipeline.sources.events import event_id
@@ -137,7 +138,7 @@ class MastodonConnector:
     async def _posts(self, account: MastodonAccount, acct: str, base: str, local_id: str) -> int:
         checkpoint = f"statuses/{acct}"
         newest_seen = self.conn.read(checkpoint, str)
-        host = urlsplit(base).netloc
+        domain = account.domain
         params: Params = {"limit": STATUS_PAGE}
         if newest_seen is not None:
             params = {**params, "since_id": newest_seen}
@@ -155,11 +156,11 @@ class MastodonConnector:
                 break  # reached what was read before, or the first run's horizon
             url, query = page.next_url, None
         for status in statuses:
-            posts.append(await self._post(status, account, acct, host, local_id))
+            posts.append(await self._post(status, account, acct, domain, local_id))
         engagement: list[Engagement] = []
         for status in statuses[: self.config.engagement_posts]:
             if status.get("reblog") is None:
-                engagement += await self._engagement(status, account, base, host, local_id)
+                engagement += await self._engagement(status, account, base, domain, local_id)
         await self.conn.send([*posts, *engagement])
         if statuses:
             newest = max((str(s["id"]) for s in statuses), key=lambda i: (len(i), i))
@@ -167,9 +168,14 @@ class MastodonConnector:
         return len(posts)
 
     async def _post(
-        self, status: dict[str, Any], account: MastodonAccount, acct: str, host: str, local_id: str
+        self,
+        status: dict[str, Any],
+        account: MastodonAccount,
+        acct: str,
+        domain: str,
+        local_id: str,
     ) -> Post:
-        post_id = f"{host}/{status['id']}"
+        post_id = f"{domain}/{status['id']}"
         boosted = status.get("reblog")
         shown = boosted if boosted is not None else status
         reply_to = status.get("in_reply_to_id")
@@ -190,7 +196,7 @@ class MastodonConnector:
             lang=shown.get("language") or None,
             url=status.get("url") or shown.get("url") or None,
             kind="repost" if boosted is not None else "reply" if reply_to else "original",
-            in_reply_to=f"{host}/{reply_to}" if reply_to is not None else None,
+            in_reply_to=f"{domain}/{reply_to}" if reply_to is not None else None,
             in_reply_to_author=author,
         )
 
@@ -214,9 +220,14 @@ class MastodonConnector:
         return full_acct(found.body["acct"], account.domain)
 
     async def _engagement(
-        self, status: dict[str, Any], account: MastodonAccount, base: str, host: str, local_id: str
+        self,
+        status: dict[str, Any],
+        account: MastodonAccount,
+        base: str,
+        domain: str,
+        local_id: str,
     ) -> list[Engagement]:
-        post_id = f"{host}/{status['id']}"
+        post_id = f"{domain}/{status['id']}"
         at = _time(status["created_at"])
 
         def engaged(kind: str, actor: str, when: datetime) -> Engagement:
@@ -261,11 +272,13 @@ class MastodonConnector:
                 actor = bluesky_profile(url)
                 if actor is not None:
                     did = actor if actor.startswith("did:") else await self._did_of(actor)
-                    if did is not None:
+                    linked = self.conn.read(f"verified/{acct}", list[str]) or []
+                    if did is not None and did not in linked:
                         evidence = f"verified_link: {url}"
                         await self.conn.send(
                             [link(NETWORK, acct, "bluesky", did, evidence, self.conn)]
                         )
+                        await self.conn.write(f"verified/{acct}", [*linked, did])
                         links += 1
                 elif (host := host_of(url)) is not None:
                     links += len(await claim_domain(self.conn, host, NETWORK, acct))
