@@ -230,7 +230,10 @@ CREATE TABLE posts ( event_id String,
     text String,
     lang String,
     url String,
-    campaign_id String) ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) ORDER BY (employee_id, occurred_at, event_id) SETTINGS index_granularity = 8192;
+    campaign_id String,
+    kind String DEFAULT '',
+    in_reply_to String DEFAULT '',
+    in_reply_to_author String DEFAULT '') ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) ORDER BY (employee_id, occurred_at, event_id) SETTINGS index_granularity = 8192;
 
 CREATE TABLE schema_migrations ( version UInt32,
     name String,

@@ -41,6 +41,9 @@ VALID: dict[str, dict[str, Any]] = {
         "text": "Cafe\u0301 et cre\u0300me",
         "lang": "FR",
         "campaign_id": "C1",
+        "kind": "reply",
+        "in_reply_to": "P0",
+        "in_reply_to_author": "frank",
     },
     "follow": {"network": "X", "account_id": "alice_x", "follower_id": "bob", "action": "follow"},
     "identity_link": {
@@ -111,8 +114,25 @@ def test_third_party_ids_are_pseudonymised_consistently() -> None:
         outcome = ingestor.process(raw(event(kind)))
         assert isinstance(outcome, Accepted)
         encoded = msgspec.json.encode(outcome.event) + outcome.key
-        for secret in (b"bob", b"carol", b"dave", b"erin"):
+        for secret in (b"bob", b"carol", b"dave", b"erin", b"frank"):
             assert secret not in encoded
+
+
+def test_a_reply_names_its_third_party_author_by_pseudonym_and_old_posts_stay_valid() -> None:
+    reply = ingestor.process(raw(event("post")))
+    assert isinstance(reply, Accepted) and isinstance(reply.event, Post)
+    assert (reply.event.kind, reply.event.in_reply_to) == ("reply", "P0")
+    assert reply.event.in_reply_to_author == ingestor.pseudonymise("linkedin", "frank")
+    old = {
+        k: v
+        for k, v in event("post").items()
+        if k not in ("kind", "in_reply_to", "in_reply_to_author")
+    }
+    before = ingestor.process(raw(old))
+    assert isinstance(before, Accepted) and isinstance(before.event, Post)
+    assert (before.event.kind, before.event.in_reply_to, before.event.in_reply_to_author) == (
+        None,
+    ) * 3
 
 
 def test_the_key_decides_the_pseudonym() -> None:
