@@ -15,8 +15,12 @@ from pipeline.sources.run import Connection
 from schemas.events import Event
 
 
-class Killed(Exception):
-    """The connector process 'died' here (raised by MemoryOutput after `kill_after` events)."""
+class Killed(BaseException):
+    """The connector process 'died' here (raised by MemoryOutput after `kill_after` events).
+
+    A BaseException, like the KeyboardInterrupt or cancellation that ends a real
+    process: a connector's per-account isolation does not catch it.
+    """
 
 
 @dataclass

@@ -10,9 +10,9 @@ import pytest
 
 from pipeline.observability import CONNECTOR_RATE_LIMIT_WAIT, CONNECTOR_REQUESTS
 from pipeline.sources.config import MastodonAccount, MastodonConfig
-from pipeline.sources.http import ApiClient, ApiError
+from pipeline.sources.http import ApiClient
 from pipeline.sources.mastodon import MastodonConnector, plain_text
-from pipeline.sources.run import Connection
+from pipeline.sources.run import AccountsFailed, Connection
 from schemas.events import Engagement, Event, Follow, IdentityLink, Post
 from tests.fakes_mastodon import DOMAIN, FakeMastodon, account, serving, status, verified
 from tests.sources_support import Killed, MemoryCheckpoints, MemoryOutput, connection
@@ -226,11 +226,10 @@ def test_an_unknown_account_is_a_clear_error() -> None:
     instance = make_instance()
     instance.accounts = {}
 
-    with pytest.raises(ApiError, match=r"accounts/lookup.*404"):
+    with pytest.raises(AccountsFailed, match=r"accounts/lookup.*404"):
         run(instance, connection("mastodon"))
 
 
 def test_plain_text_is_what_a_reader_sees() -> None:
     html = '<p>Hi <a href="https://x.y/">@bob</a><br>line two</p><p>next &lt;3</p>'
     assert plain_text(html) == "Hi @bob\nline two\n\nnext <3"
-

@@ -56,10 +56,15 @@ def command(
 
         start_http_server(metrics_port, addr="127.0.0.1", registry=REGISTRY)
     declare_topics(settings)
+    from pipeline.sources.http import ApiError
+    from pipeline.sources.run import AccountsFailed
+
     try:
         sent = asyncio.run(_connect(settings, network.lower(), config, live))
     except connectors_config.ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    except (AccountsFailed, ApiError) as exc:
+        raise click.ClickException(str(exc)) from exc
     summary = ", ".join(f"{count:,} {kind}" for kind, count in sorted(sent.items()))
     click.echo(f"{network}: sent {sum(sent.values()):,} events ({summary or 'nothing new'})")
 

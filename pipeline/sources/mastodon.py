@@ -102,8 +102,7 @@ class MastodonConnector:
         self._handles: dict[str, str | None] = {}
 
     async def run(self) -> None:
-        for account in self.config.accounts:
-            await self.account(account)
+        await self.conn.each(self.config.accounts, lambda account: account.acct, self.account)
 
     async def account(self, account: MastodonAccount) -> None:
         acct = full_acct(account.acct, account.domain)

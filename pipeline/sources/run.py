@@ -9,8 +9,9 @@ Killed before sending, it has saved nothing and starts that step again.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
@@ -22,6 +23,17 @@ from pipeline.sources.snapshots import FollowerSnapshot, follower_changes
 from schemas.events import Event
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class AccountsFailed(RuntimeError):
+    """Some accounts could not be read this run; the others were, and these are left as they were."""
+
+    def __init__(self, network: str, failures: list[str]) -> None:
+        super().__init__(
+            f"{network}: {len(failures)} account(s) failed, to be read again next run: "
+            + "; ".join(failures)
+        )
 
 
 class Output(Protocol):
@@ -60,6 +72,27 @@ class Connection:
             CONNECTOR_EVENTS.labels(self.network, kind).inc(count)
         self.sent.update(kinds)
 
+    async def each(
+        self, accounts: Iterable[T], name: Callable[[T], str], read: Callable[[T], Awaitable[None]]
+    ) -> None:
+        """`read` every account; one that fails does not stop the others.
+
+        A failed account's checkpoints are as its last completed step left
+        them, so the next run picks it up where it was; the failures are
+        raised together at the end (`AccountsFailed`), so a scheduler sees the
+        run failed.
+        """
+        failures = []
+        for account in accounts:
+            try:
+                await read(account)
+            except Exception as exc:
+                log.warning("%s %s failed: %s", self.network, name(account), exc, exc_info=True)
+                self.progress(f"{self.network} {name(account)}: failed: {exc}")
+                failures.append(f"{name(account)}: {exc}")
+        if failures:
+            raise AccountsFailed(self.network, failures)
+
     def read(self, key: str, kind: type[T]) -> T | None:
         data = self.checkpoints.get(f"{self.network}/{key}")
         return None if data is None else msgspec.msgpack.decode(data, type=kind)
@@ -68,9 +101,12 @@ class Connection:
         data = None if value is None else msgspec.msgpack.encode(value)
         await self.checkpoints.put(f"{self.network}/{key}", data)
 
-    async def sync_followers(self, account_id: str, followers: Iterable[str]) -> tuple[int, int]:
+    async def sync_followers(
+        self, account_id: str, followers: Iterable[str], taken_at: datetime | None = None
+    ) -> tuple[int, int]:
         """Send the changes from the last complete list of `account_id`'s followers to this one.
 
+        `taken_at`: when the list was true (default: now, for a list just read).
         Returns (follows, unfollows) sent. See `pipeline.sources.snapshots`.
         """
         key = f"{self.network}/followers/{account_id}"
@@ -78,7 +114,7 @@ class Connection:
         previous = FollowerSnapshot.decode(stored) if stored is not None else None
         pending = FollowerSnapshot.decode(pending_stored) if pending_stored is not None else None
         events, snapshot = follower_changes(
-            self.network, account_id, previous, pending, followers, self.now()
+            self.network, account_id, previous, pending, followers, taken_at or self.now()
         )
         if not events:
             if pending is not None:
