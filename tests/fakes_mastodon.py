@@ -12,15 +12,11 @@ an ISO `X-RateLimit-Reset`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-
-from tests.support import free_port
 
 DOMAIN = "example.social"
 
@@ -171,16 +167,3 @@ class FakeMastodon:
     async def _context(self, request: web.Request) -> web.Response:
         descendants = self.replies.get(request.match_info["id"], [])
         return web.json_response({"ancestors": [], "descendants": descendants})
-
-
-@contextlib.asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 in the running event loop; yields its base URL."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()

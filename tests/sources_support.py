@@ -7,12 +7,16 @@ real Kafka ones (agents/kafka/connectors.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aiohttp import web
+
 from pipeline.sources.run import Connection
 from schemas.events import Event
+from tests.support import free_port
 
 
 class Killed(BaseException):
@@ -65,3 +69,16 @@ def connection(
         checkpoints if checkpoints is not None else MemoryCheckpoints(),
         now=lambda: at,
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 in the running event loop; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

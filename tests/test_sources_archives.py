@@ -438,7 +438,7 @@ def test_a_broken_archive_does_not_stop_the_others(tmp_path: Path) -> None:
     broken = x_archive(tmp_path / "broken").path
     (broken / "data" / "follower.js").write_text("window.YTD.follower.part0 = [oops")
     good = x_archive(tmp_path / "good")
-    output, progress = MemoryOutput(), []
+    output, progress = MemoryOutput(), list[str]()
     conn = connection("x", output, MemoryCheckpoints())
     conn.progress = progress.append
     config = ArchiveConfig(

@@ -14,8 +14,8 @@ from pipeline.sources.http import ApiClient
 from pipeline.sources.mastodon import MastodonConnector, plain_text
 from pipeline.sources.run import AccountsFailed, Connection
 from schemas.events import Engagement, Event, Follow, IdentityLink, Post
-from tests.fakes_mastodon import DOMAIN, FakeMastodon, account, serving, status, verified
-from tests.sources_support import Killed, MemoryCheckpoints, MemoryOutput, connection
+from tests.fakes_mastodon import DOMAIN, FakeMastodon, account, status, verified
+from tests.sources_support import Killed, MemoryCheckpoints, MemoryOutput, connection, serving
 
 ALICE = account("1", "alice")
 THIRD_PARTY = account("9001", "dana@other.social")
@@ -162,12 +162,19 @@ def test_a_second_run_sends_only_what_changed() -> None:
 
     instance.followers["1"] = [*FOLLOWERS[1:], account("77", "new@other.social")]
     instance.statuses["1"].insert(0, status(145, ALICE, "<p>one more</p>"))
+    launch = next(s for s in instance.statuses["1"] if s["id"] == "144")
+    launch["_favourited_by"].append(FOLLOWERS[5])  # a late like on an older post
+    launch["favourites_count"] += 1
+    seen = set(output.ids())
     run(instance, connection("mastodon", output, checkpoints))
-    new = output.events[first:]
-    assert sorted((type(e).__name__, getattr(e, "action", "")) for e in new) == [
+    new = [e for e in output.events[first:] if e.event_id not in seen]
+    assert sorted(
+        (type(e).__name__, getattr(e, "action", getattr(e, "kind", ""))) for e in new
+    ) == [
+        ("Engagement", "like"),
         ("Follow", "follow"),
         ("Follow", "unfollow"),
-        ("Post", ""),
+        ("Post", "original"),
     ]
     assert {e.follower_id for e in new if isinstance(e, Follow)} == {
         "new@other.social",

@@ -36,6 +36,7 @@ from pipeline.observability import CONNECTOR_RATE_LIMIT_WAIT, CONNECTOR_REQUESTS
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | int | list[str]]
+USER_AGENT = "chorus-connect (+https://github.com/chorus-advocacy)"  # how networks see Chorus
 
 
 class ApiError(RuntimeError):
@@ -91,7 +92,7 @@ class ApiClient:
         max_wait: float = 900.0,
     ) -> None:
         self.network = network
-        self._headers = {"User-Agent": "chorus-connect (+https://github.com/chorus-advocacy)"}
+        self._headers = {"User-Agent": USER_AGENT}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)

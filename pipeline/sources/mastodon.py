@@ -11,9 +11,11 @@ also how `in_reply_to_id` names the post a reply answers.
 Per account and run: the follower list (whole, paged by `Link`, then diffed
 with the last one: `pipeline.sources.snapshots`), the statuses newer than the
 last one seen (boosts kept as `kind="repost"` with the boosted text: a boost is
-the employee's choice to relay it), and for the newest `engagement_posts` of
-them who favourited (like), boosted (share) and replied (comment). Edits of a
-post already read are not re-read.
+the employee's choice to relay it), and for the newest `engagement_posts`
+posts, new this run or not (favourites come long after the post), who
+favourited (like), boosted (share) and replied (comment, one per reply), sent
+when it changed (`Connection.send_changed`). Edits of a post already read are
+not re-read.
 """
 
 from __future__ import annotations
@@ -138,15 +140,13 @@ class MastodonConnector:
         checkpoint = f"statuses/{acct}"
         newest_seen = self.conn.read(checkpoint, str)
         domain = account.domain
-        params: Params = {"limit": STATUS_PAGE}
-        if newest_seen is not None:
-            params = {**params, "since_id": newest_seen}
-        posts: list[Post] = []
-        statuses: list[dict[str, Any]] = []
+        statuses: list[dict[str, Any]] = []  # newer than the last run's newest
+        recent: list[dict[str, Any]] | None = None  # the first page: whose engagement is read
         url: str | None = f"{base}/api/v1/accounts/{local_id}/statuses"
-        query: Params | None = params
+        query: Params | None = {"limit": STATUS_PAGE}
         while url is not None:
             page = await self.api.get(url, query)
+            recent = page.body if recent is None else recent
             fresh = [status for status in page.body if _newer(str(status["id"]), newest_seen)]
             if self.config.posts_since is not None:
                 fresh = [s for s in fresh if _time(s["created_at"]) >= self.config.posts_since]
@@ -154,16 +154,15 @@ class MastodonConnector:
             if len(fresh) < len(page.body):
                 break  # reached what was read before, or the first run's horizon
             url, query = page.next_url, None
-        for status in statuses:
-            posts.append(await self._post(status, account, acct, domain, local_id))
-        engagement: list[Engagement] = []
-        for status in statuses[: self.config.engagement_posts]:
-            if status.get("reblog") is None:
-                engagement += await self._engagement(status, account, base, domain, local_id)
-        await self.conn.send([*posts, *engagement])
+        posts = [await self._post(status, account, acct, domain, local_id) for status in statuses]
+        await self.conn.send(posts)
         if statuses:
             newest = max((str(s["id"]) for s in statuses), key=lambda i: (len(i), i))
             await self.conn.write(checkpoint, newest)
+        originals = [status for status in recent or [] if status.get("reblog") is None]
+        for status in originals[: self.config.engagement_posts]:
+            events = await self._engagement(status, account, base, domain, local_id)
+            await self.conn.send_changed(f"engagement/{domain}/{status['id']}", events)
         return len(posts)
 
     async def _post(
@@ -229,9 +228,9 @@ class MastodonConnector:
         post_id = f"{domain}/{status['id']}"
         at = _time(status["created_at"])
 
-        def engaged(kind: str, actor: str, when: datetime) -> Engagement:
+        def engaged(kind: str, actor: str, when: datetime, what: str = "") -> Engagement:
             return Engagement(
-                event_id=event_id(NETWORK, kind, post_id, actor),
+                event_id=event_id(NETWORK, kind, post_id, actor, *([what] if what else [])),
                 occurred_at=when,
                 post_id=post_id,
                 network=NETWORK,
@@ -255,7 +254,8 @@ class MastodonConnector:
                 if str(reply["account"]["id"]) == local_id:
                     continue  # the employee answering in their own thread is a post, not engagement
                 who = full_acct(reply["account"]["acct"], account.domain)
-                events.append(engaged("comment", who, _time(reply["created_at"])))
+                when = _time(reply["created_at"])
+                events.append(engaged("comment", who, when, str(reply["id"])))  # one per reply
         return events
 
     async def _evidence(self, acct: str, fields: list[dict[str, Any]]) -> int:
