@@ -33,7 +33,7 @@ from typing import Any
 import faust
 
 from agents import audience, ingest, monitor, notify, sink
-from agents.kafka.admin import topic_names
+from agents.kafka.admin import consumed_topics
 from agents.kafka.lag import LagProbe
 from pipeline.observability import CONSUMER_LAG, exposition
 from pipeline.settings import Settings
@@ -103,7 +103,7 @@ def _observe(app: faust.App, settings: Settings) -> None:
     @app.timer(15.0, name="consumer-lag")
     async def measure_lag() -> None:
         if not probe:
-            probe.append(LagProbe(settings, topic_names(settings)))
+            probe.append(LagProbe(settings, consumed_topics(settings)))
         for topic, lag in (await asyncio.to_thread(probe[0].lag)).items():
             CONSUMER_LAG.labels(topic).set(lag)
 

@@ -45,7 +45,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaAdminClient
 
-from agents.kafka.admin import declare_topics, delete_topics, topic_names
+from agents.kafka.admin import consumed_topics, declare_topics, delete_topics
 from agents.kafka.lag import LagProbe
 from agents.kafka.producer import open_producer, record_batches
 from pipeline import warehouse
@@ -98,7 +98,7 @@ def _pipeline(
     settings: Settings, env: dict[str, str], workers: int, lines: list[bytes]
 ) -> dict[str, Any]:
     events = len(lines)
-    probe = LagProbe(settings, topic_names(settings))
+    probe = LagProbe(settings, consumed_topics(settings))
     logs = Path(tempfile.gettempdir()) / f"chorus-{settings.app_id}"
     logs.mkdir(exist_ok=True)
     processes = [

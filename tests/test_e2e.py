@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agents.kafka.admin import topic_names
+from agents.kafka.admin import consumed_topics
 from agents.kafka.lag import LagProbe
 from agents.kafka.lag import wait_until_processed as processed
 from pipeline import warehouse
@@ -34,7 +34,7 @@ TABLE_OF_TYPE = {
 
 
 def wait_until_processed(settings: Settings, timeout: float = 300) -> None:
-    probe = LagProbe(settings, topic_names(settings))
+    probe = LagProbe(settings, consumed_topics(settings))
     try:
         processed(probe, settings.snapshot_seconds, timeout)
     finally:

@@ -17,9 +17,12 @@ from pipeline.settings import Settings
 from pipeline.topology import TOPICS
 
 
-def topic_names(settings: Settings) -> list[str]:
-    """The full name of every Chorus topic."""
-    return [settings.topic(topic.name) for topic in TOPICS]
+def consumed_topics(settings: Settings) -> list[str]:
+    """The full name of every topic the workers consume: those whose lag says what is left to do.
+
+    chorus.connector_state is not among them: no agent reads it.
+    """
+    return [settings.topic(topic.name) for topic in TOPICS if topic.readers]
 
 
 def _admin(settings: Settings) -> KafkaAdminClient:

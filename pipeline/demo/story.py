@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agents.kafka.admin import declare_topics, topic_names
+from agents.kafka.admin import consumed_topics, declare_topics
 from agents.kafka.lag import LagProbe, wait_until_processed
 from agents.kafka.producer import produce
 from pipeline import warehouse
@@ -61,7 +61,7 @@ def run(
             progress=lambda sent: say(f"    sent {sent:,}/{len(lines):,}"),
             every=250_000,
         )
-        probe = LagProbe(settings, topic_names(settings))
+        probe = LagProbe(settings, consumed_topics(settings))
         try:
             wait_until_processed(
                 probe, settings.snapshot_seconds, say=say, alive=lambda: worker.poll() is None
