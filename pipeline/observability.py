@@ -82,6 +82,12 @@ CONNECTOR_EVENTS = Counter(
     ["network", "type"],
     registry=REGISTRY,
 )
+CONNECTOR_SKIPPED = Counter(
+    "chorus_connector_skipped",
+    "Firehose messages `chorus connect` could not read (malformed), per network.",
+    ["network"],
+    registry=REGISTRY,
+)
 CONNECTOR_FIREHOSE_LAG = Gauge(
     "chorus_connector_firehose_lag_seconds",
     "How far the Jetstream connector is behind the firehose: now minus the last event's time_us.",

@@ -36,7 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import backoff, process_exception
 from websockets.exceptions import ConnectionClosed
 
-from pipeline.observability import CONNECTOR_FIREHOSE_LAG
+from pipeline.observability import CONNECTOR_FIREHOSE_LAG, CONNECTOR_SKIPPED
 from pipeline.sources.bluesky import (
     NETWORK,
     POST,
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 FOLLOW = "app.bsky.graph.follow"
 CURSOR = "jetstream/cursor"
+MAX_AHEAD_US = 3_600_000_000  # a message dated later than an hour from now is malformed
 
 
 class _Commit(msgspec.Struct):
@@ -171,25 +172,29 @@ class JetstreamConnector:
             self._saved = self._cursor
 
     def _handle(self, data: str | bytes) -> None:
+        """Reads one message; a malformed one is skipped (logged, counted), never raised."""
         try:
             message = _decode(data)
-        except msgspec.MsgspecError as exc:
+            now_us = int(self.conn.now().timestamp() * 1e6)
+            if not 0 < message.time_us <= now_us + MAX_AHEAD_US:
+                # A wild time would move the cursor past every real message to come.
+                raise ValueError(f"time_us {message.time_us} is not a time of the last days")
+            self._apply(message)
+        except (msgspec.MsgspecError, ValueError, TypeError, OverflowError) as exc:
+            CONNECTOR_SKIPPED.labels(NETWORK).inc()
             log.warning("jetstream: skipped a message: %s", exc)
             return
         self._cursor = max(self._cursor or 0, message.time_us)
-        CONNECTOR_FIREHOSE_LAG.set(self.conn.now().timestamp() - message.time_us / 1e6)
+        CONNECTOR_FIREHOSE_LAG.set((now_us - message.time_us) / 1e6)
+
+    def _apply(self, message: _Message) -> None:
         commit = message.commit
         if message.kind != "commit" or commit is None:
             return  # identity and account changes
         if commit.collection == FOLLOW:
             self._follow(message, commit)
         elif commit.collection == POST and commit.operation in ("create", "update"):
-            try:
-                record = msgspec.convert(commit.record, PostRecord)
-            except msgspec.ValidationError as exc:
-                log.warning("jetstream: skipped post %s/%s: %s", message.did, commit.rkey, exc)
-                return
-            self._post(message, commit, record)
+            self._post(message, commit, msgspec.convert(commit.record, PostRecord))
 
     def _follow(self, message: _Message, commit: _Commit) -> None:
         key = f"jetstream/follows/{message.did}/{commit.rkey}"
