@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ from tests.fakes_bluesky import follow as follow_record
 from tests.fakes_mastodon import DOMAIN, FakeMastodon, account, status, verified
 from tests.fixtures_archives import linkedin_export, x_archive
 from tests.sources_support import serving
-from tests.support import Worker
+from tests.support import Worker, free_port
 from tests.test_e2e import wait_until_processed
 
 ALICE, BOB = account("1", "alice"), account("2", "bob")
@@ -207,7 +208,9 @@ account_id = "{linkedin.account_id}"
         # An overlapping second pass sends nothing new.
         assert "sent 0 events (nothing new)" in connect(worker, "mastodon", config)
 
+        metrics_port = free_port()
         follow_live = ["connect", "bluesky", "--live", "--config", str(config)]
+        follow_live += ["--metrics-port", str(metrics_port)]
         live = subprocess.Popen(
             [sys.executable, "-m", "pipeline", *follow_live],
             env={**os.environ, **worker.env},
@@ -221,6 +224,11 @@ account_id = "{linkedin.account_id}"
                 time.sleep(0.2)
             assert stream.connections, "the live connector never subscribed"
             time.sleep(3)  # the messages are sent at once; a flush is due every second
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                metrics = response.read().decode()
+            assert 'chorus_connector_events_total{network="bluesky",type="follow"} 3.0' in metrics
+            assert "chorus_connector_firehose_lag_seconds" in metrics
         finally:
             live.send_signal(signal.SIGTERM)
             out, err = live.communicate(timeout=60)
