@@ -41,6 +41,15 @@ def wait_until_processed(settings: Settings, timeout: float = 300) -> None:
         probe.close()
 
 
+def scopes_by_name(rows: list[Any]) -> dict[str, ScopeMetrics]:
+    """A snapshot's scope rows by the simulator's names: "company", "department:Sales"..."""
+    return {
+        ("company" if r.scope_kind == "company" else f"{r.scope_kind}:{r.scope}"): r
+        for r in rows
+        if isinstance(r, ScopeMetrics)
+    }
+
+
 def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
     client = warehouse.client(settings)
     try:
@@ -66,11 +75,7 @@ def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
 
         # The community equals the ground truth in every scope, and every campaign.
         rows = warehouse.latest_snapshot_rows(client)
-        scopes = {
-            ("company" if r.scope_kind == "company" else f"{r.scope_kind}:{r.scope}"): r
-            for r in rows
-            if isinstance(r, ScopeMetrics)
-        }
+        scopes = scopes_by_name(rows)
         assert set(scopes) == set(truth["scopes"])
         for key, expected in truth["scopes"].items():
             got = scopes[key]

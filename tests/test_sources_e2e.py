@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 
 from pipeline import warehouse
-from schemas.metrics import ScopeMetrics
 from tests.fakes_bluesky import FakeAppView, FakeJetstream, feed_item, jetstream, post_view, profile
 from tests.fakes_bluesky import delete as unfollow_record
 from tests.fakes_bluesky import follow as follow_record
@@ -34,7 +33,7 @@ from tests.fakes_mastodon import DOMAIN, FakeMastodon, account, status, verified
 from tests.fixtures_archives import linkedin_export, x_archive
 from tests.sources_support import serving
 from tests.support import Worker, free_port
-from tests.test_e2e import wait_until_processed
+from tests.test_e2e import scopes_by_name, wait_until_processed
 
 ALICE, BOB = account("1", "alice"), account("2", "bob")
 STRANGER = account("9001", "dana@other.social")
@@ -263,14 +262,8 @@ account_id = "{linkedin.account_id}"
     try:
         rows = warehouse.latest_snapshot_rows(client)
         scopes = {
-            ("company" if r.scope_kind == "company" else f"{r.scope_kind}:{r.scope}"): (
-                r.employees,
-                r.naive_reach,
-                r.distinct_accounts,
-                r.distinct_persons,
-            )
-            for r in rows
-            if isinstance(r, ScopeMetrics)
+            name: (r.employees, r.naive_reach, r.distinct_accounts, r.distinct_persons)
+            for name, r in scopes_by_name(rows).items()
         }
         assert scopes == expected
 

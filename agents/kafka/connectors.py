@@ -16,12 +16,12 @@ import hashlib
 from collections.abc import Sequence
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from agents.kafka.producer import open_producer, partition_of
+from agents.kafka.replay import read_whole
 from pipeline.ingest import raw_key
 from pipeline.settings import Settings
-from pipeline.topology import MAX_MESSAGE_BYTES
 from schemas.events import Event, encoder
 
 PART_BYTES = 1 << 20
@@ -43,29 +43,12 @@ class KafkaCheckpoints:
 
     async def load(self, settings: Settings) -> None:
         """Read the topic from its start to its end: the latest value of every key."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            **settings.kafka_options(),
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-            fetch_max_wait_ms=50,
-        )
-        await consumer.start()
-        try:
-            partition = TopicPartition(self._topic, 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            end = (await consumer.end_offsets([partition]))[partition]
-            while await consumer.position(partition) < end:
-                fetched = await consumer.getmany(partition, timeout_ms=1000)
-                for message in fetched.get(partition, ()):
-                    key = message.key.decode()
-                    if message.value is None:
-                        self._values.pop(key, None)
-                    else:
-                        self._values[key] = message.value
-        finally:
-            await consumer.stop()
+        async for message in read_whole(settings, self._topic):
+            key = message.key.decode() if message.key is not None else ""
+            if message.value is None:
+                self._values.pop(key, None)
+            else:
+                self._values[key] = message.value
 
     def get(self, key: str) -> bytes | None:
         stored = self._values.get(key)

@@ -12,11 +12,11 @@ offset its agent was given).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from agents.kafka.records import records_of
 from pipeline.topology import MAX_MESSAGE_BYTES
@@ -43,6 +43,19 @@ async def replay(
     big fetches, micro-batches). `apply` gets the records of one message at a
     time. Returns how many records were applied.
     """
+    applied = 0
+    async for message in read_whole(settings, topic, until):
+        records = records_of(decoder, message.value, topic, 0, message.offset)
+        apply(records)
+        applied += len(records)
+        await asyncio.sleep(0)  # the worker's other agents go on meanwhile
+    return applied
+
+
+async def read_whole(
+    settings: Settings, topic: str, until: int | None = None
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every message of a one-partition topic from its start to offset `until` (None: its end now)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         **settings.kafka_options(),
@@ -53,7 +66,6 @@ async def replay(
         fetch_max_wait_ms=50,
     )
     await consumer.start()
-    applied = 0
     try:
         partition = TopicPartition(topic, 0)
         consumer.assign([partition])
@@ -63,11 +75,7 @@ async def replay(
             fetched = await consumer.getmany(partition, timeout_ms=1000, max_records=2000)
             for message in fetched.get(partition, ()):
                 if message.offset >= end:
-                    break
-                records = records_of(decoder, message.value, topic, 0, message.offset)
-                apply(records)
-                applied += len(records)
-                await asyncio.sleep(0)  # the worker's other agents go on meanwhile
+                    return
+                yield message
     finally:
         await consumer.stop()
-    return applied

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from pipeline.sources.config import ConfigError
+from pipeline.sources.config import ArchiveConfig, ArchiveSource, ConfigError
 from pipeline.sources.run import Connection
 from schemas.events import Post
 
@@ -115,3 +115,17 @@ async def send_archive(
         await conn.write(cursor_key, (batch[-1].occurred_at, batch[-1].post_id))
     await conn.write(f"archive/{account_id}", taken_at)
     return follows, unfollows, len(fresh)
+
+
+class ArchiveConnector:
+    """One run over a network's configured exports, each read by `archive` (the network's)."""
+
+    def __init__(self, config: ArchiveConfig, conn: Connection) -> None:
+        self.config = config
+        self.conn = conn
+
+    async def run(self) -> None:
+        await self.conn.each(self.config.archives, lambda source: source.path, self.archive)
+
+    async def archive(self, source: ArchiveSource) -> None:
+        raise NotImplementedError

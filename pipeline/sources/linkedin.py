@@ -36,10 +36,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.sources.archive import Archive, ArchiveError, newer_read, send_archive
-from pipeline.sources.config import ArchiveConfig, ArchiveSource, ConfigError
+from pipeline.sources.archive import (
+    Archive,
+    ArchiveConnector,
+    ArchiveError,
+    newer_read,
+    send_archive,
+)
+from pipeline.sources.config import ArchiveSource, ConfigError
 from pipeline.sources.events import event_id
-from pipeline.sources.run import Connection
 from schemas.events import AccountStats, Post
 
 NETWORK = "linkedin"
@@ -81,15 +86,8 @@ def rows(
         raise ArchiveError(f"{archive.path}: {name} line {start}: {exc}") from exc
 
 
-class LinkedInConnector:
+class LinkedInConnector(ArchiveConnector):
     """One run over the configured LinkedIn exports."""
-
-    def __init__(self, config: ArchiveConfig, conn: Connection) -> None:
-        self.config = config
-        self.conn = conn
-
-    async def run(self) -> None:
-        await self.conn.each(self.config.archives, lambda source: source.path, self.archive)
 
     async def archive(self, source: ArchiveSource) -> None:
         if not source.account_id:

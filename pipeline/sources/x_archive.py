@@ -37,10 +37,15 @@ from typing import Annotated, TypeVar
 
 import msgspec
 
-from pipeline.sources.archive import Archive, ArchiveError, newer_read, send_archive
-from pipeline.sources.config import ArchiveConfig, ArchiveSource
+from pipeline.sources.archive import (
+    Archive,
+    ArchiveConnector,
+    ArchiveError,
+    newer_read,
+    send_archive,
+)
+from pipeline.sources.config import ArchiveSource
 from pipeline.sources.events import event_id
-from pipeline.sources.run import Connection
 from schemas.events import Post
 
 NETWORK = "x"
@@ -147,15 +152,8 @@ def _text(tweet: _Tweet) -> str:
     return html.unescape(text)
 
 
-class XArchiveConnector:
+class XArchiveConnector(ArchiveConnector):
     """One run over the configured X archives."""
-
-    def __init__(self, config: ArchiveConfig, conn: Connection) -> None:
-        self.config = config
-        self.conn = conn
-
-    async def run(self) -> None:
-        await self.conn.each(self.config.archives, lambda source: source.path, self.archive)
 
     async def archive(self, source: ArchiveSource) -> None:
         with Archive(source.path) as archive:
