@@ -38,7 +38,13 @@ import msgspec
 from schemas.columnar import BatchDecoder
 from schemas.dead_letter import DeadLetter
 from schemas.events import AccountStats, Employee, Engagement, Follow, IdentityLink, Post
-from schemas.metrics import CampaignReach, CoveragePoint, EmployeeReach, ScopeMetrics
+from schemas.metrics import (
+    AccountPerson,
+    CampaignReach,
+    CoveragePoint,
+    EmployeeReach,
+    ScopeMetrics,
+)
 from schemas.slipups import Alert, AlertDelivery, SlipUp
 
 MAX_MESSAGE_BYTES = 8 << 20
@@ -205,11 +211,12 @@ TOPICS: tuple[Topic, ...] = (
             EmployeeReach: "employee_reach",
             CoveragePoint: "coverage_curve",
             CampaignReach: "campaign_reach",
+            AccountPerson: "account_persons",
         },
         Partitioning.ONE,
         key="none",
         readers=("sink",),
-        about="audience snapshots",
+        about="audience snapshots; the persons of linked accounts when they change",
     ),
 )
 

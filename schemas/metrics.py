@@ -70,3 +70,18 @@ class CampaignReach(msgspec.Struct, kw_only=True, frozen=True, tag="campaign"):
 
 
 MetricRow = ScopeMetrics | EmployeeReach | CoveragePoint | CampaignReach
+
+
+class AccountPerson(msgspec.Struct, kw_only=True, frozen=True, tag="person"):
+    """Which person an account belongs to, sent when it changes, for accounts linked to others.
+
+    Every account no identity link merged is a person of its own. ClickHouse
+    resolves engagers to persons with these rows (`engagement_persons`), so the
+    engaged community counts a person once however many networks they used.
+    """
+
+    snapshot_id: str
+    taken_at: datetime
+    account: str  # a pseudonym
+    person: str  # the smallest pseudonym of the account's identity component
+    colleague: bool  # the person has an employee account: not audience

@@ -1,3 +1,13 @@
+CREATE TABLE account_persons ( snapshot_id String,
+    taken_at DateTime('UTC'),
+    account String,
+    person String,
+    colleague UInt8) ENGINE = ReplacingMergeTree() ORDER BY (account, taken_at, snapshot_id) SETTINGS index_granularity = 8192;
+
+CREATE VIEW account_persons_current ( account String,
+    person String,
+    colleague UInt8) AS SELECT account, argMax(person, (taken_at, snapshot_id)) AS person, argMax(colleague, (taken_at, snapshot_id)) AS colleague FROM account_persons  GROUP BY account;
+
 CREATE TABLE account_stats ( event_id String,
     occurred_at DateTime('UTC'),
     network String,
@@ -42,6 +52,18 @@ CREATE VIEW campaign_reach_latest ( campaign_id String,
     posts UInt64,
     naive_reach UInt64,
     distinct_persons UInt64) AS SELECT campaign_id, snapshot_id, taken_at, relaying_employees, posts, naive_reach, distinct_persons FROM campaign_reach FINAL  WHERE (campaign_id, snapshot_id) IN (SELECT campaign_id, argMax(snapshot_id, (taken_at, snapshot_id)) FROM campaign_reach  GROUP BY campaign_id);
+
+CREATE VIEW comment_responses ( comment_id String,
+    commented_at DateTime('UTC'),
+    day Date,
+    post_id String,
+    employee_id String,
+    department String,
+    region String,
+    network String,
+    actor_id String,
+    answered UInt8,
+    response_seconds Int64) AS SELECT comment_id, commented_at, toDate(commented_at) AS day, post_id, employee_id, department, region, network, actor_id, countIf((replied_at > commented_at) AND (replied_at <= (commented_at + 86400))) > 0 AS answered, minIf(toInt64(replied_at) - toInt64(commented_at), (replied_at > commented_at) AND (replied_at <= (commented_at + 86400))) AS response_seconds FROM (SELECT comment_id, commented_at, post_id, employee_id, department, region, network, actor_id, replied_at FROM (SELECT event_id AS comment_id, occurred_at AS commented_at, post_id, employee_id, department, region, network, actor_id FROM engagement_persons  WHERE (kind = 'comment') AND NOT colleague) AS c  ALL LEFT JOIN (SELECT employee_id, in_reply_to_author AS actor_id, occurred_at AS replied_at FROM post_conversation  WHERE in_reply_to_author != '') AS r USING (employee_id, actor_id))  GROUP BY comment_id, commented_at, post_id, employee_id, department, region, network, actor_id;
 
 CREATE VIEW community_latest ( scope_kind String,
     scope String,
@@ -180,6 +202,19 @@ CREATE VIEW engagement_per_post ( post_id String,
     engagements UInt64,
     actors UInt64) AS SELECT post_id, employee_id, network, posted_at, campaign_id, likes, shares, comments, clicks, ((likes + shares) + comments) + clicks AS engagements, actors FROM (SELECT post_id, any(employee_id) AS employee_id, any(network) AS network, min(occurred_at) AS posted_at, any(campaign_id) AS campaign_id FROM posts  GROUP BY post_id) AS p  ANY LEFT JOIN (SELECT post_id, uniqExactIf(event_id, kind = 'like') AS likes, uniqExactIf(event_id, kind = 'share') AS shares, uniqExactIf(event_id, kind = 'comment') AS comments, uniqExactIf(event_id, kind = 'click') AS clicks, uniqExact(actor_id) AS actors FROM engagements  GROUP BY post_id) AS e USING (post_id);
 
+CREATE VIEW engagement_persons ( event_id String,
+    occurred_at DateTime('UTC'),
+    day Date,
+    post_id String,
+    employee_id String,
+    department String,
+    region String,
+    network String,
+    actor_id String,
+    kind Enum8('like' = 1, 'share' = 2, 'comment' = 3, 'click' = 4),
+    person String,
+    colleague UInt8) AS SELECT event_id, occurred_at, toDate(occurred_at) AS day, post_id, employee_id, department, region, network, actor_id, kind, if(linked_person = '', actor_id, linked_person) AS person, (linked_colleague = 1) OR (actor_id IN (SELECT arrayJoin(account_pseudonyms) FROM employees )) AS colleague FROM (SELECT event_id, occurred_at, post_id, employee_id, department, region, network, actor_id, kind FROM (SELECT event_id, occurred_at, post_id, actor_id, kind FROM engagements FINAL ) AS g  ANY LEFT JOIN (SELECT post_id, employee_id, department, region, network, 1 AS employees_post FROM post_conversation ) AS p USING (post_id) WHERE employees_post = 1) AS engaged  ANY LEFT JOIN (SELECT account AS actor_id, person AS linked_person, colleague AS linked_colleague FROM account_persons_current ) AS a USING (actor_id);
+
 CREATE TABLE engagements ( event_id String,
     occurred_at DateTime('UTC'),
     post_id String,
@@ -220,6 +255,18 @@ CREATE TABLE identity_links ( event_id String,
     account_b String,
     evidence String,
     confidence Float64) ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(occurred_at) ORDER BY (network_a, account_a, occurred_at, event_id) SETTINGS index_granularity = 8192;
+
+CREATE VIEW post_conversation ( post_id String,
+    employee_id String,
+    department String,
+    region String,
+    network String,
+    occurred_at DateTime('UTC'),
+    day Date,
+    kind String,
+    in_reply_to String,
+    in_reply_to_author String,
+    reply_outside UInt8) AS SELECT post_id, employee_id, department, region, network, posted_at AS occurred_at, toDate(posted_at) AS day, kind, in_reply_to, in_reply_to_author, (in_reply_to_author != '') AND (in_reply_to_author NOT IN (SELECT arrayJoin(account_pseudonyms) FROM employees )) AS reply_outside FROM (SELECT post_id, argMax(employee_id, (occurred_at, event_id)) AS employee_id, argMax(network, (occurred_at, event_id)) AS network, min(occurred_at) AS posted_at, argMax(kind, (occurred_at, event_id)) AS kind, argMax(in_reply_to, (occurred_at, event_id)) AS in_reply_to, argMax(in_reply_to_author, (occurred_at, event_id)) AS in_reply_to_author FROM posts  GROUP BY post_id) AS p  ANY LEFT JOIN (SELECT employee_id, department, region, 1 AS on_roster FROM employees_current ) AS e USING (employee_id) WHERE on_roster = 1;
 
 CREATE TABLE posts ( event_id String,
     occurred_at DateTime('UTC'),

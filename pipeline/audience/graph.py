@@ -93,6 +93,7 @@ class AudienceGraph:
     def __init__(self, link_threshold: float = 0.5) -> None:
         self.link_threshold = link_threshold
         self._node_ids: dict[str, int] = {}  # pseudonym -> node id
+        self._pseudonyms: list[str] = []  # node id -> pseudonym
         self._component = array("i")  # node -> label of its person (a member's node id)
         self._live_refs = array("i")  # node -> live employee accounts it follows
         self._component_live = array("i")  # label -> nodes with live_refs > 0
@@ -195,6 +196,7 @@ class AudienceGraph:
     def _new_node(self, pseudonym: str) -> int:
         node = len(self._component)
         self._node_ids[pseudonym] = node
+        self._pseudonyms.append(pseudonym)
         self._component.append(node)
         self._live_refs.append(0)
         self._component_live.append(0)
@@ -408,6 +410,19 @@ class AudienceGraph:
             edits=self._edits,
             campaign_posts=self._campaign_posts.values(),
         )
+
+    def linked_accounts(self) -> dict[str, tuple[str, bool]]:
+        """Every account an identity link merged with another: (its person, is a colleague).
+
+        The person is named by the smallest pseudonym of the component, which
+        stays the same while links elsewhere come and go.
+        """
+        linked: dict[str, tuple[str, bool]] = {}
+        for label, nodes in self._members.items():
+            pseudonyms = [self._pseudonyms[node] for node in nodes]
+            person = (min(pseudonyms), self._component_employees[label] > 0)
+            linked.update(dict.fromkeys(pseudonyms, person))
+        return linked
 
     def snapshot(self, snapshot_id: str, taken_at: datetime) -> list[MetricRow]:
         """Every metric of every scope now, computed from `view()` by `pipeline.audience.metrics`."""

@@ -37,6 +37,7 @@ class LiveAudience:
         self.built = False
         self.changed = False
         self.as_of: datetime | None = None  # latest event time applied
+        self.published_persons: dict[str, tuple[str, bool]] = {}  # as ClickHouse has them
 
     def apply_all(
         self, events: Sequence[Employee | IdentityLink | AccountStats | Follow | Post]
@@ -76,6 +77,7 @@ class LiveAudience:
         started = time.monotonic()
         self.graph = AudienceGraph(link_threshold=self.link_threshold)
         self.as_of = None
+        self.published_persons = {}  # another worker may have sent others since
         applied = await read_all(self.apply_all)
         self.built = True
         self.changed = True
@@ -86,7 +88,7 @@ class LiveAudience:
             self.graph.distinct_persons,
         )
 
-    async def snapshot(self) -> list[metrics.MetricRow]:
+    async def snapshot(self) -> list[metrics.MetricRow | metrics.AccountPerson]:
         """The snapshot rows if the graph changed since the last one; call with the lock held.
 
         Snapshots are stamped with the latest event time applied, and "latest"
@@ -100,7 +102,30 @@ class LiveAudience:
         # Increasing even when taken_at (event time) stands still: "latest" is by (taken_at, id).
         snapshot_id = f"{taken_at:%Y%m%dT%H%M%S}-{time.time_ns():020d}"
         with SNAPSHOT_SECONDS.time():
-            rows = await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
+            rows: list[metrics.MetricRow | metrics.AccountPerson] = []
+            rows += await asyncio.to_thread(self.graph.snapshot, snapshot_id, taken_at)
+        rows += self._person_changes(snapshot_id, taken_at)
         self.changed = False
         COMMUNITY_PERSONS.set(self.graph.distinct_persons)
         return rows
+
+    def _person_changes(self, snapshot_id: str, taken_at: datetime) -> list[metrics.AccountPerson]:
+        """The persons of linked accounts that changed since the last ones sent.
+
+        An account no longer linked is sent as a person of its own.
+        """
+        linked = self.graph.linked_accounts()
+        published = self.published_persons
+        changed = {a: p for a, p in linked.items() if published.get(a) != p}
+        changed.update({a: (a, False) for a in published.keys() - linked.keys()})
+        self.published_persons = linked
+        return [
+            metrics.AccountPerson(
+                snapshot_id=snapshot_id,
+                taken_at=taken_at,
+                account=account,
+                person=person,
+                colleague=colleague,
+            )
+            for account, (person, colleague) in sorted(changed.items())
+        ]

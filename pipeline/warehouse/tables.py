@@ -18,7 +18,13 @@ from clickhouse_driver import Client
 from pipeline.topology import table_of
 from schemas.dead_letter import DeadLetter, redacted
 from schemas.events import AccountStats, Employee, Engagement, Follow, IdentityLink, Post
-from schemas.metrics import CampaignReach, CoveragePoint, EmployeeReach, ScopeMetrics
+from schemas.metrics import (
+    AccountPerson,
+    CampaignReach,
+    CoveragePoint,
+    EmployeeReach,
+    ScopeMetrics,
+)
 from schemas.slipups import Alert, AlertDelivery, SlipUp
 
 Block = list[list[Any]]  # records as columns, as clickhouse-driver inserts them
@@ -178,6 +184,7 @@ TABLES: dict[type, Table] = {
         *_SNAPSHOT,
         *("campaign_id", "relaying_employees", "posts", "naive_reach", "distinct_persons"),
     ),
+    AccountPerson: _table(AccountPerson, *_SNAPSHOT, "account", "person", "colleague"),
     AlertDelivery: _table(
         AlertDelivery,
         *("alert_id", "url", "ok", "attempts", "error", "finished_at"),
