@@ -161,6 +161,19 @@ class Settings:
         "CHORUS_CLICKHOUSE_DATABASE", "chorus", "database of the Chorus tables"
     )
     clickhouse_secure: bool = setting("CHORUS_CLICKHOUSE_SECURE", False, "TLS to ClickHouse")
+    emv_currency: str = setting(
+        "CHORUS_EMV_CURRENCY", "EUR", "currency of the earned media value (an estimate)"
+    )
+    emv_cpm: str = setting(
+        "CHORUS_EMV_CPM",
+        "*=6,linkedin=30,x=5",
+        "price of 1,000 impressions per network (`*`: any other) for the earned media value",
+    )
+    emv_cpc: str = setting(
+        "CHORUS_EMV_CPC",
+        "*=0.8,linkedin=5",
+        "price of a click per network (`*`: any other) for the earned media value",
+    )
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Settings:

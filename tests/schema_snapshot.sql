@@ -65,6 +65,15 @@ CREATE VIEW comment_responses ( comment_id String,
     answered UInt8,
     response_seconds Int64) AS SELECT comment_id, commented_at, toDate(commented_at) AS day, post_id, employee_id, department, region, network, actor_id, countIf((replied_at > commented_at) AND (replied_at <= (commented_at + 86400))) > 0 AS answered, minIf(toInt64(replied_at) - toInt64(commented_at), (replied_at > commented_at) AND (replied_at <= (commented_at + 86400))) AS response_seconds FROM (SELECT comment_id, commented_at, post_id, employee_id, department, region, network, actor_id, replied_at FROM (SELECT event_id AS comment_id, occurred_at AS commented_at, post_id, employee_id, department, region, network, actor_id FROM engagement_persons  WHERE (kind = 'comment') AND NOT colleague) AS c  ALL LEFT JOIN (SELECT employee_id, in_reply_to_author AS actor_id, occurred_at AS replied_at FROM post_conversation  WHERE in_reply_to_author != '') AS r USING (employee_id, actor_id))  GROUP BY comment_id, commented_at, post_id, employee_id, department, region, network, actor_id;
 
+CREATE VIEW community_headline ( taken_at DateTime('UTC'),
+    snapshot_id String,
+    true_community Float64,
+    interval_low Float64,
+    interval_high Float64,
+    counted_exactly UInt64,
+    naive_reach UInt64,
+    employees UInt32) AS SELECT taken_at, snapshot_id, round(estimated_persons) AS true_community, round(ci_low) AS interval_low, round(ci_high) AS interval_high, distinct_persons AS counted_exactly, naive_reach, employees FROM community_latest  WHERE scope_kind = 'company';
+
 CREATE VIEW community_latest ( scope_kind String,
     scope String,
     snapshot_id String,

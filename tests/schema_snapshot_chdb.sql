@@ -187,6 +187,29 @@ GROUP BY
     network,
     actor_id;
 
+CREATE VIEW community_headline
+(
+    `taken_at` DateTime('UTC'),
+    `snapshot_id` String,
+    `true_community` Float64,
+    `interval_low` Float64,
+    `interval_high` Float64,
+    `counted_exactly` UInt64,
+    `naive_reach` UInt64,
+    `employees` UInt32
+)
+AS SELECT
+    taken_at,
+    snapshot_id,
+    round(estimated_persons) AS true_community,
+    round(ci_low) AS interval_low,
+    round(ci_high) AS interval_high,
+    distinct_persons AS counted_exactly,
+    naive_reach,
+    employees
+FROM community_latest
+WHERE scope_kind = 'company';
+
 CREATE VIEW community_latest
 (
     `scope_kind` String,

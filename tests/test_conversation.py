@@ -170,3 +170,88 @@ def test_the_audience_sends_the_persons_of_linked_accounts_when_they_change() ->
         assert await snapshot(post("p9", "e1", T0 + 2 * HOUR)) == []
 
     asyncio.run(story())
+
+
+def test_earned_media_value_prices_persons_and_the_naive_sum_alike() -> None:
+    from pipeline.conversation import earned_media_value, prices
+    from schemas.metrics import ScopeMetrics
+
+    def network(name: str, persons: float, naive: int) -> ScopeMetrics:
+        return ScopeMetrics(
+            snapshot_id="s",
+            taken_at=T0,
+            scope_kind="network",
+            scope=name,
+            employees=1,
+            naive_reach=naive,
+            distinct_accounts=int(persons),
+            distinct_persons=int(persons),
+            estimated_persons=persons,
+            ci_low=persons,
+            ci_high=persons,
+        )
+
+    cpm, cpc = prices("*=10, linkedin=40"), prices("*=1,linkedin=4")
+    assert cpm == {"*": 10.0, "linkedin": 40.0}
+    value = earned_media_value(
+        [network("linkedin", 1000, 3000), network("x", 2000, 2000)],
+        {"linkedin": 5},
+        cpm,
+        cpc,
+        "EUR",
+    )
+    assert value.deduplicated == pytest.approx(1000 * 40 / 1000 + 5 * 4 + 2000 * 10 / 1000)
+    assert value.naive == pytest.approx(3000 * 40 / 1000 + 5 * 4 + 2000 * 10 / 1000)
+    with pytest.raises(ValueError, match="x=cheap"):
+        prices("x=cheap")
+
+
+def test_the_leaderboard_ranks_by_exclusive_reach_then_conversation() -> None:
+    from pipeline.conversation import leaderboard
+    from pipeline.warehouse.conversation import Conversation
+    from schemas.metrics import EmployeeReach
+
+    def reach(employee_id: str, exclusive: int, followers: int) -> EmployeeReach:
+        return EmployeeReach(
+            snapshot_id="s",
+            taken_at=T0,
+            employee_id=employee_id,
+            department="Sales",
+            region="EMEA",
+            naive_followers=followers,
+            followers=followers,
+            exclusive_followers=exclusive,
+            cluster=-1,
+            top_overlaps=[],
+        )
+
+    talk = {
+        "employee:b": Conversation("employee:b", posts=10, replies_outside=5),
+        "employee:c": Conversation("employee:c", posts=10, replies_outside=1),
+    }
+    ranked = leaderboard([reach("a", 5, 9000), reach("b", 50, 100), reach("c", 50, 200)], talk)
+    assert [leader.employee_id for leader in ranked] == ["b", "c", "a"]  # not by followers
+
+
+def test_the_conversation_headline_says_it_in_two_lines() -> None:
+    from pipeline.conversation import headline
+    from pipeline.warehouse.conversation import Conversation
+
+    company = Conversation(
+        "company",
+        posts=200,
+        replies_outside=50,
+        comments=40,
+        answered=30,
+        median_response_seconds=3 * 3600,
+        engagements=900,
+        engaged_persons=400,
+        ambassadors=20,
+        active_ambassadors=15,
+    )
+    assert headline(company, 10_000, 30) == [
+        "Conversation (30 days): 25% of 200 posts answer someone outside; 75% of 40 comments "
+        "answered within 24 h (median 3.0 h).",
+        "Engaged community: 400 distinct persons (4.0% of the true community) behind 900 "
+        "engagements; 15 of 20 ambassadors posted.",
+    ]

@@ -82,11 +82,8 @@ class Report:
             yield "No active employees yet."
             return
         yield f"Naive reach        {company.naive_reach:>12,}   (sum of follower counts)"
-        yield (
-            f"True community     {company.estimated_persons:>12,.0f}   persons, 95 % interval "
-            f"{company.ci_low:,.0f} - {company.ci_high:,.0f}"
-        )
-        yield f"  of which exact   {company.distinct_persons:>12,}   (complete follower lists)"
+        figure, basis = headline(company)
+        yield f"{figure}: {basis}"
         yield f"Overlap            {overlap(company):>12.1%}   (1 - persons / naive reach)"
         for target in COVERAGE_TARGETS:
             picked = self.employees_for(target)
@@ -127,6 +124,22 @@ class Report:
                     f"  {c.campaign_id:24} {c.distinct_persons:>10,} persons, naive {c.naive_reach:>10,}"
                     f" ({c.relaying_employees} employees, {c.posts} posts)"
                 )
+
+
+def headline(company: ScopeMetrics) -> tuple[str, str]:
+    """The one community figure the CLI, the dashboard, Grafana and the analysts' view lead with,
+    and what it is made of.
+
+    The figure is the estimate: it counts every network, the ones whose
+    follower lists Chorus cannot read included; the exact count is the part
+    of it from complete lists, never a second headline.
+    """
+    return (
+        f"True community {company.estimated_persons:,.0f} persons",
+        f"95 % interval {company.ci_low:,.0f} - {company.ci_high:,.0f}; "
+        f"{company.distinct_persons:,} of them counted one by one in complete follower lists, "
+        "the rest estimated from follower counts and samples",
+    )
 
 
 def overlap(company: ScopeMetrics) -> float:
