@@ -1,8 +1,9 @@
 """What the conversation metrics say: the headline, the leaderboard, the earned media value.
 
-The figures come from `pipeline.warehouse.conversation` (one `Conversation`
-per scope and window) and the latest audience snapshot; this module only
-combines them, so the CLI, the dashboard and the demo say the same thing.
+`Conversation` holds one scope's figures over a window, as
+`pipeline.warehouse.conversation` reads them from ClickHouse; this module
+combines them with the latest audience snapshot, so the CLI, the dashboard
+and the demo say the same thing.
 """
 
 from __future__ import annotations
@@ -10,8 +11,58 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipeline.warehouse.conversation import Conversation
 from schemas.metrics import EmployeeReach, ScopeMetrics
+
+CONVERSATION_DAYS = 30  # the window the CLI's and the demo's headline speak of
+# Response times are counted in these buckets (upper bounds in seconds, within 24 h).
+RESPONSE_BUCKETS = (
+    ("within 1 h", 3_600),
+    ("1-4 h", 14_400),
+    ("4-12 h", 43_200),
+    ("12-24 h", 86_400),
+)
+
+
+@dataclass
+class Conversation:
+    """One scope's conversation over a window (every count is of distinct events)."""
+
+    scope: str  # "company", "department:Sales", "network:x", "employee:e1"...
+    posts: int = 0
+    replies_outside: int = 0  # replies to someone who is not an employee account
+    comments: int = 0  # by non-colleagues, on the scope's posts
+    answered: int = 0  # by the post's employee, within 24 h
+    median_response_seconds: int = 0  # of the answered ones
+    response_buckets: tuple[int, ...] = (0, 0, 0, 0)  # RESPONSE_BUCKETS
+    engagements: int = 0  # every engagement, summed as advocacy tools do
+    engaged_persons: int = 0  # distinct persons, colleagues excluded
+    likes: int = 0
+    shares: int = 0
+    clicks: int = 0
+    ambassadors: int = 0  # active employees with an account (on the network, for one)
+    active_ambassadors: int = 0  # of those, with a post in the window (on the network, for one)
+
+    @property
+    def conversation_share(self) -> float:
+        return self.replies_outside / self.posts if self.posts else 0.0
+
+    @property
+    def response_rate(self) -> float:
+        return self.answered / self.comments if self.comments else 0.0
+
+    @property
+    def amplification(self) -> float:
+        """Shares per post."""
+        return self.shares / self.posts if self.posts else 0.0
+
+    @property
+    def applause(self) -> float:
+        """Likes per post."""
+        return self.likes / self.posts if self.posts else 0.0
+
+    @property
+    def active_share(self) -> float:
+        return self.active_ambassadors / self.ambassadors if self.ambassadors else 0.0
 
 
 def _hours(seconds: float) -> str:

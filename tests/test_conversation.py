@@ -207,8 +207,7 @@ def test_earned_media_value_prices_persons_and_the_naive_sum_alike() -> None:
 
 
 def test_the_leaderboard_ranks_by_exclusive_reach_then_conversation() -> None:
-    from pipeline.conversation import leaderboard
-    from pipeline.warehouse.conversation import Conversation
+    from pipeline.conversation import Conversation, leaderboard
     from schemas.metrics import EmployeeReach
 
     def reach(employee_id: str, exclusive: int, followers: int) -> EmployeeReach:
@@ -234,8 +233,7 @@ def test_the_leaderboard_ranks_by_exclusive_reach_then_conversation() -> None:
 
 
 def test_the_conversation_headline_says_it_in_two_lines() -> None:
-    from pipeline.conversation import headline
-    from pipeline.warehouse.conversation import Conversation
+    from pipeline.conversation import Conversation, headline
 
     company = Conversation(
         "company",

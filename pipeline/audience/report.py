@@ -75,8 +75,8 @@ class Report:
             "campaigns": msgspec.to_builtins(self.campaigns),
         }
 
-    def lines(self) -> Iterable[str]:
-        """The human report: the headline first, then the detail."""
+    def lines(self, under_headline: Iterable[str] = ()) -> Iterable[str]:
+        """The human report: the headline first (then `under_headline`), then the detail."""
         company = self.company
         if company is None:
             yield "No active employees yet."
@@ -84,6 +84,7 @@ class Report:
         yield f"Naive reach        {company.naive_reach:>12,}   (sum of follower counts)"
         figure, basis = headline(company)
         yield f"{figure}: {basis}"
+        yield from under_headline
         yield f"Overlap            {overlap(company):>12.1%}   (1 - persons / naive reach)"
         for target in COVERAGE_TARGETS:
             picked = self.employees_for(target)

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
+from pipeline.conversation import CONVERSATION_DAYS
 from pipeline.settings import Settings
 from schemas.metrics import MetricRow
 
 if TYPE_CHECKING:
-    from pipeline.warehouse.conversation import Conversation
-
-CONVERSATION_DAYS = 30
+    from pipeline.conversation import Conversation
 
 
 @click.group("audience")
@@ -57,13 +56,13 @@ def report(
             document["conversation"] = dataclasses.asdict(talk["company"])
         click.echo(json.dumps(document, indent=2, default=str))
         return
-    lines = list(result.lines())
+    conversation_lines: list[str] = []
     if talk is not None and result.company is not None and "company" in talk:
         from pipeline.conversation import headline
 
-        # The conversation's two lines right under the community's headline.
-        lines[2:2] = headline(talk["company"], result.company.estimated_persons, CONVERSATION_DAYS)
-    for line in lines:
+        company = talk["company"]
+        conversation_lines = headline(company, result.company.estimated_persons, CONVERSATION_DAYS)
+    for line in result.lines(conversation_lines):
         click.echo(line)
 
 

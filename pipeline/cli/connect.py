@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +40,8 @@ def command(
     unfollows from the follower lists); a run that was killed resumes where it
     was saved, and events sent twice carry the same ids, so nothing counts twice.
     """
+    import asyncio
+
     from agents.kafka.admin import declare_topics
     from pipeline.sources import config as connectors_config
 
@@ -72,6 +72,9 @@ def command(
 async def _connect(
     settings: Settings, network: str, config: ConnectorsConfig, live: bool
 ) -> dict[str, int]:
+    import asyncio
+    import signal
+
     from agents.kafka.connectors import open_connector_io
     from pipeline.sources.connectors import run_network
     from pipeline.sources.run import Connection

@@ -23,10 +23,12 @@ from agents.kafka.lag import LagProbe, wait_until_processed
 from agents.kafka.producer import produce
 from pipeline import warehouse
 from pipeline.audience.report import Report
+from pipeline.conversation import CONVERSATION_DAYS, headline
 from pipeline.services.local import local_services
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig
+from pipeline.warehouse.conversation import conversation, data_end
 
 DEMO_DIR = PROJECT_ROOT / "artifacts" / "demo"
 
@@ -75,7 +77,14 @@ def run(
     say("6/6 results (from ClickHouse)")
     client = warehouse.client(settings)
     report = Report.from_rows(warehouse.latest_snapshot_rows(client))
-    for line in report.lines():
+    end = data_end(client.execute)
+    talk = conversation(client.execute, end, CONVERSATION_DAYS) if end is not None else {}
+    conversation_lines: list[str] = []
+    if report.company is not None and "company" in talk:
+        conversation_lines = headline(
+            talk["company"], report.company.estimated_persons, CONVERSATION_DAYS
+        )
+    for line in report.lines(conversation_lines):
         say(line)
     for line in _incidents(client):
         say(line)

@@ -13,66 +13,18 @@ Definitions: docs/analysts.md, "Conversation".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pipeline.conversation import RESPONSE_BUCKETS, Conversation
+
 Run = Callable[[str], list[tuple[Any, ...]]]
 
-# Response times are counted in these buckets (upper bounds in seconds, within 24 h).
-RESPONSE_BUCKETS = (
-    ("within 1 h", 3_600),
-    ("1-4 h", 14_400),
-    ("4-12 h", 43_200),
-    ("12-24 h", 86_400),
-)
 
 _SCOPES = (
     "['company', concat('department:', department), concat('region:', region), "
     "concat('network:', network), concat('employee:', employee_id)]"
 )
-
-
-@dataclass
-class Conversation:
-    """One scope's conversation over a window (every count is of distinct events)."""
-
-    scope: str  # "company", "department:Sales", "network:x", "employee:e1"...
-    posts: int = 0
-    replies_outside: int = 0  # replies to someone who is not an employee account
-    comments: int = 0  # by non-colleagues, on the scope's posts
-    answered: int = 0  # by the post's employee, within 24 h
-    median_response_seconds: int = 0  # of the answered ones
-    response_buckets: tuple[int, ...] = (0, 0, 0, 0)  # RESPONSE_BUCKETS
-    engagements: int = 0  # every engagement, summed as advocacy tools do
-    engaged_persons: int = 0  # distinct persons, colleagues excluded
-    likes: int = 0
-    shares: int = 0
-    clicks: int = 0
-    ambassadors: int = 0  # active employees with an account (on the network, for one)
-    active_ambassadors: int = 0  # of those, with a post in the window (on the network, for one)
-
-    @property
-    def conversation_share(self) -> float:
-        return self.replies_outside / self.posts if self.posts else 0.0
-
-    @property
-    def response_rate(self) -> float:
-        return self.answered / self.comments if self.comments else 0.0
-
-    @property
-    def amplification(self) -> float:
-        """Shares per post."""
-        return self.shares / self.posts if self.posts else 0.0
-
-    @property
-    def applause(self) -> float:
-        """Likes per post."""
-        return self.likes / self.posts if self.posts else 0.0
-
-    @property
-    def active_share(self) -> float:
-        return self.active_ambassadors / self.ambassadors if self.ambassadors else 0.0
 
 
 def _at(moment: datetime) -> str:
