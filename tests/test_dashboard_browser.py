@@ -1,19 +1,24 @@
 """The dashboard in a real browser, from a real ClickHouse holding a simulated company.
 
 The company is made the way the pipeline makes it: simulated events go through
-the ingestor into the audience engine (a snapshot every 12 hours), posts through
-the policy and the spike detector, and the resulting rows through the
-warehouse's inserts. The stream stops 20 minutes after the second injected
-spike began, so one incident has resolved and one is still firing.
+the ingestor into the audience engine (a snapshot every 12 hours, with the
+persons of linked accounts), posts through the policy and the spike detector,
+and the resulting rows, with the roster, posts and engagements the raw sink
+keeps, through the warehouse's inserts. The stream stops 20 minutes after the
+second injected spike began, so one incident has resolved and one is still
+firing.
 
 Chromium renders the written page headless: its DOM after the scripts ran must
-hold one drawn plotly chart per chart and the headline figures ClickHouse
-holds; a screenshot is left in artifacts/dashboard.png for people to look at.
+hold one drawn plotly chart per chart, the headline as `chorus audience
+report` words it, and the conversation figures ClickHouse holds; a screenshot
+is left in artifacts/dashboard.png for people to look at.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 import shutil
 import subprocess
 import threading
@@ -22,6 +27,7 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +35,17 @@ import pytest
 from click.testing import CliRunner
 from clickhouse_driver import Client
 
+from pipeline import conversation as talk
 from pipeline import warehouse
+from pipeline.audience import report
 from pipeline.audience.graph import AudienceGraph
 from pipeline.cli.dashboard import command
-from pipeline.dashboard.data import WarehouseUnavailable, load_dashboard, read_dashboard
+from pipeline.dashboard.data import (
+    CONVERSATION_DAYS,
+    WarehouseUnavailable,
+    load_dashboard,
+    read_dashboard,
+)
 from pipeline.dashboard.render import count, percent, render_page
 from pipeline.dashboard.server import make_server
 from pipeline.ingest import DEVELOPMENT_KEY, Accepted, Ingestor, Pseudonymiser
@@ -41,18 +54,36 @@ from pipeline.settings import Settings
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig
 from pipeline.slipups.spikes import SpikeDetector
-from schemas.events import Employee, Post
+from pipeline.warehouse.conversation import conversation, data_end
+from schemas.events import Employee, Engagement, Post
+from schemas.metrics import AccountPerson
 from schemas.slipups import Alert, SlipUp
 from tests.support import ARTIFACTS
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHARTS = ("trend", "coverage", "departments", "regions", "employees", "clusters", "slipups")
+CHARTS = (
+    "trend",
+    "coverage",
+    "engaged",
+    "ambassadors",
+    "conversation",
+    "campaigns",
+    "emv",
+    "departments",
+    "regions",
+    "employees",
+    "clusters",
+    "slipups",
+)
 SNAPSHOT_EVERY = timedelta(hours=12)
 LATENESS = timedelta(minutes=10)  # the spike detector's default: two 5-minute windows
 
 
 def company_records(employees: int = 60, seed: int = 2) -> list[Any]:
-    """Every row the pipeline would have written for a simulated company (seed 2: two spikes)."""
+    """Every row the pipeline would have written for a simulated company (seed 2: two spikes).
+
+    Follows and account statistics are left out: only the audience engine reads them.
+    """
     simulation = simulate(SimulationConfig(seed=seed, employees=employees, days=7, spikes=2))
     last_spike = max(
         datetime.fromisoformat(spike["start"].replace("Z", "+00:00"))
@@ -79,6 +110,8 @@ def company_records(employees: int = 60, seed: int = 2) -> list[Any]:
             records += graph.snapshot(f"s-{next_snapshot:%Y%m%dT%H%M}", next_snapshot)
             next_snapshot += SNAPSHOT_EVERY
         graph.apply(event)
+        if isinstance(event, Employee | Post | Engagement):
+            records.append(event)
         if isinstance(event, Employee):
             roster[event.employee_id] = event
         elif isinstance(event, Post):
@@ -90,8 +123,60 @@ def company_records(employees: int = 60, seed: int = 2) -> list[Any]:
             # Event time moves on between slip-ups too (the monitor's idle clock), so
             # incidents resolve in quiet hours.
             records += detector.advance(event.occurred_at - LATENESS)
-    records += graph.snapshot(f"s-{stop:%Y%m%dT%H%M}", stop)
+    last = f"s-{stop:%Y%m%dT%H%M}"
+    records += graph.snapshot(last, stop)
+    records += [
+        AccountPerson(snapshot_id=last, taken_at=stop, account=a, person=p, colleague=colleague)
+        for a, (p, colleague) in sorted(graph.linked_accounts().items())
+    ]
     return records
+
+
+class _ElementText(HTMLParser):
+    """The text inside the element with one id (nested tags dropped)."""
+
+    VOID = frozenset({"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"})  # fmt: skip
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__()
+        self.element_id, self.depth, self.found = element_id, 0, False
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.depth:
+            self.depth += tag not in self.VOID
+        elif not self.found and dict(attrs).get("id") == self.element_id:
+            self.depth, self.found = 1, True
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.parts.append(data)
+
+
+def element_text(page: str, element_id: str) -> str:
+    """What a reader sees of the element with id `element_id`: its text, white space collapsed."""
+    parser = _ElementText(element_id)
+    parser.feed(page)
+    assert parser.found, f"no element with id {element_id!r}"
+    return " ".join("".join(parser.parts).split())
+
+
+def table_rows(page: str, section_id: str) -> list[list[str]]:
+    """The cells of the table in the section with id `section_id`, row by row."""
+    part = page.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        for row in re.findall(r"<tr>(.*?)</tr>", part, re.S)
+    ]
+    return [
+        [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()) for cell in cells]
+        for cells in rows
+        if cells
+    ]
 
 
 def insert_records(client: Client, records: Sequence[Any]) -> None:
@@ -156,18 +241,43 @@ def test_the_written_page_draws_every_chart_and_the_headline_clickhouse_holds(
         assert len(div) == 2, f"no {chart} chart in the page"
         drawn = div[1].split("</section>", 1)[0]
         assert 'class="main-svg"' in drawn and "plot-container" in drawn, f"{chart} not drawn"
+    assert dom.count('class="plot-container plotly"') == len(CHARTS)  # every chart drawn, once
 
+    # The headline: what `chorus audience report` leads with, word for word.
     ((naive, persons, estimated, low, high),) = clickhouse.execute(
         "SELECT naive_reach, distinct_persons, estimated_persons, ci_low, ci_high "
         "FROM community_scopes FINAL WHERE scope_kind = 'company' "
         "ORDER BY taken_at DESC LIMIT 1"
     )
     assert 1000 <= persons < naive  # big enough for a thousands separator, and overlapping
-    assert f'id="true-community">{count(persons)}<' in dom
+    assert dashboard.company is not None
+    figure, basis = report.headline(dashboard.company)
+    assert figure == f"True community {estimated:,.0f} persons"
+    assert element_text(dom, "community-figure") == figure
+    assert element_text(dom, "community-basis") == basis
+    assert (
+        f"{low:,.0f} - {high:,.0f}" in basis and f"{persons:,} of them counted one by one" in basis
+    )
+    assert f'id="true-community">{count(estimated)}<' in dom
     assert f'id="naive-reach">{count(naive)}<' in dom
-    assert f'id="estimated-persons">{count(estimated)}<' in dom
-    assert f'id="estimate-interval">{count(low)} – {count(high)}<' in dom
     assert f'id="overlap">{percent(1 - estimated / naive)}<' in dom
+
+    # The conversation, as the CLI says it, over the 30 days to the data's last event.
+    end = data_end(clickhouse.execute)
+    assert end is not None
+    said = conversation(clickhouse.execute, end, CONVERSATION_DAYS)["company"]
+    assert said.posts and said.engaged_persons and said.active_ambassadors
+    lines = talk.headline(said, estimated, CONVERSATION_DAYS)
+    assert [element_text(dom, f"conversation-line-{n}") for n in (1, 2)] == lines
+    ((most_exclusive,),) = clickhouse.execute(
+        "SELECT max(exclusive_followers) FROM employee_reach FINAL WHERE snapshot_id = %(id)s",
+        {"id": dashboard.company.snapshot_id},
+    )
+    leaders = table_rows(dom, "leaderboard")
+    assert len(leaders) == 15 and leaders[0][0] == "1" and leaders[0][3] == count(most_exclusive)
+    assert element_text(dom, "emv").startswith("estimate Earned media value, an estimate: EUR ")
+    for section in ("engaged", "ambassadors", "conversation-departments", "campaigns"):
+        assert "No data yet" not in element_text(dom, section), section
     firing = {a.incident_id for a in company if isinstance(a, Alert) and a.status == "firing"}
     resolved = {a.incident_id for a in company if isinstance(a, Alert) and a.status == "resolved"}
     assert resolved and firing - resolved
@@ -181,7 +291,7 @@ def test_the_written_page_draws_every_chart_and_the_headline_clickhouse_holds(
         page,
         tmp_path / "profile-shot",
         f"--screenshot={screenshot}",
-        "--window-size=1366,2400",
+        "--window-size=1366,4300",
     )
     assert screenshot.stat().st_size > 50_000
     shutil.copy(page, ARTIFACTS / "dashboard.html")

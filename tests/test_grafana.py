@@ -4,7 +4,8 @@ Every panel query and annotation query of infra/grafana/chorus-dashboard.json
 is taken out of the JSON, its Grafana macros replaced by what the
 grafana-clickhouse-datasource plugin would send, and run on the local 18.16
 server and on current ClickHouse (chdb), against a simulated company; each must
-return rows.
+return rows. The headline leads with the figure `chorus audience report` leads
+with, and the earned media value prices at the settings' defaults.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pytest
 from clickhouse_driver import Client
 
 from pipeline import warehouse
-from pipeline.settings import PROJECT_ROOT
+from pipeline.conversation import prices
+from pipeline.settings import PROJECT_ROOT, Settings
 from tests.support import free_port
 from tests.test_dashboard_browser import company_records, insert_records, migrate
 from tests.test_warehouse import ChdbEngine
@@ -54,7 +56,7 @@ def test_every_panel_queries_clickhouse_with_raw_sql() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert {v["query"] for v in dashboard["templating"]["list"]} == {PLUGIN}
     ids = [p["id"] for p in dashboard["panels"]]
-    assert len(ids) == len(set(ids)) == 13
+    assert len(ids) == len(set(ids)) == 20
     for panel in dashboard["panels"]:
         assert panel["datasource"]["type"] == PLUGIN, panel["title"]
         grid = panel["gridPos"]
@@ -62,6 +64,47 @@ def test_every_panel_queries_clickhouse_with_raw_sql() -> None:
     for title, target in queries().items():
         assert target["datasource"] == {"type": PLUGIN, "uid": "${datasource}"}, title
         assert target["editorType"] == "sql" and target["rawSql"].strip(), title
+
+
+def _panel(title_start: str) -> dict[str, Any]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    [panel] = [p for p in dashboard["panels"] if p["title"].startswith(title_start)]
+    return panel
+
+
+def test_the_headline_leads_with_the_estimate_as_the_report_does() -> None:
+    """pipeline.audience.report.headline: "True community N persons", N the estimate; the exact
+    count is the part of it counted one by one, never a second headline."""
+    headline = _panel("True community (")
+    assert headline["gridPos"]["x"] == headline["gridPos"]["y"] == 0
+    sql = headline["targets"][0]["rawSql"]
+    assert "FROM community_headline" in sql  # sql/0010: round(estimated_persons) AS true_community
+    assert headline["options"]["reduceOptions"]["fields"].startswith("/^(true_community|")
+    shown = {
+        o["matcher"]["options"]: o["properties"][0]["value"]
+        for o in headline["fieldConfig"]["overrides"]
+    }
+    assert shown["true_community"] == "True community"
+    assert "counted one by one" in shown["counted_exactly"]
+    assert "counted one by one" in headline["description"]
+    trend = _panel("True community vs naive reach")["targets"][0]["rawSql"]
+    assert "estimated_persons AS `True community`" in trend
+
+
+def test_the_earned_media_value_is_an_estimate_at_the_default_prices() -> None:
+    settings = Settings()
+    panel = _panel("Earned media value")
+    assert "estimate" in panel["title"] and settings.emv_currency in panel["title"]
+    assert panel["fieldConfig"]["defaults"]["unit"] == f"currency{settings.emv_currency}"
+    sql = panel["targets"][0]["rawSql"]
+    for spec in (settings.emv_cpm, settings.emv_cpc):
+        table = prices(spec)
+        named = sorted((n, v) for n, v in table.items() if n != "*")
+        assert (
+            f"transform(scope, [{', '.join(repr(n) for n, _ in named)}], "
+            f"[{', '.join(repr(float(v)) for _, v in named)}], {float(table['*'])!r})"
+        ) in sql, spec
+        assert spec in panel["description"]
 
 
 def _run_all(run: Any) -> None:

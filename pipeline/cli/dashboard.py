@@ -29,7 +29,7 @@ from pipeline.settings import Settings
 def command(
     settings: Settings, out: Path | None, serve: bool, host: str, port: int, refresh: int
 ) -> None:
-    """True vs naive reach, coverage, departments, who brings new audience, slip-ups."""
+    """True vs naive reach, the conversation, campaigns, coverage, departments, leaderboard, slip-ups."""
     if out is None and not serve:
         raise click.UsageError("say where the dashboard goes: --out FILE.html and/or --serve")
     from pipeline.dashboard import WarehouseUnavailable, write_dashboard

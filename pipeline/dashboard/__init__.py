@@ -1,4 +1,5 @@
-"""The executive dashboard: true vs naive reach, coverage, who brings new audience, slip-ups.
+"""The executive dashboard: the true community, whether it is a conversation, campaigns,
+coverage, who brings new audience, the leaderboard, the earned media value, slip-ups.
 
 `data` reads ClickHouse into a plain `Dashboard`, `render` draws it as one
 HTML page with plotly, `server` serves that page live. `chorus dashboard`

@@ -16,8 +16,10 @@ The template escapes what it prints itself (jinja2's autoescape).
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,11 @@ import plotly.graph_objects as go
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
+from pipeline.audience import report
 from pipeline.audience.report import COVERAGE_TARGETS, overlap
-from pipeline.dashboard.data import SLIPUP_HISTORY, Dashboard
+from pipeline.dashboard.data import SLIPUP_HISTORY, Dashboard, MediaPrices
 
 TEMPLATES = Path(__file__).parent
 PLOTLY_PATH = "/plotly.min.js"  # where the live server serves the library
@@ -64,6 +68,24 @@ def moment(value: datetime) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC"
 
 
+def hours(seconds: float) -> str:
+    """A duration in hours, one decimal, as the conversation headline says it: 5400 -> '1.5 h'."""
+    return f"{seconds / 3600:.1f} h"
+
+
+def money(value: float, currency: str) -> str:
+    """An amount, rounded to a whole unit: (12345.6, 'EUR') -> 'EUR 12,346'."""
+    return f"{currency} {count(value)}"
+
+
+def ordinal(number: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 11 -> '11th', 23 -> '23rd'."""
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
+
+
 def plain_text(name: str) -> str:
     """`name` as plotly text, never markup: `<a href=…>` is drawn as it is written."""
     return html.escape(name, quote=False)
@@ -71,11 +93,19 @@ def plain_text(name: str) -> str:
 
 @dataclass(frozen=True)
 class Headline:
-    """The four figures at the top, formatted."""
+    """The four figures at the top, formatted.
 
-    true_community: str  # distinct persons, counted exactly
-    estimated: str  # including accounts known only by count and sample
-    interval: str  # the 95 % interval of the estimate
+    The community card says what `pipeline.audience.report.headline` says, word
+    for word: `figure` ("True community 13,580 persons") is cut around its
+    number so the number can be drawn large, and `basis` explains it (the
+    interval, and the part counted one by one).
+    """
+
+    lead: str  # the figure's words before the number: "True community"
+    true_community: str  # the estimate: persons across every network
+    unit: str  # the words after it: "persons"
+    figure: str  # lead, number and unit: report.headline's figure
+    basis: str  # report.headline's explanation
     naive_reach: str
     overlap: str
     employees: str
@@ -85,10 +115,19 @@ def headline(dashboard: Dashboard) -> Headline | None:
     company = dashboard.company
     if company is None:
         return None
+    figure, basis = report.headline(company)
+    number = re.search(r"\d[\d,.]*", figure)
+    lead, value, unit = (
+        (figure[: number.start()], number[0], figure[number.end() :])
+        if number
+        else (figure, "", "")
+    )
     return Headline(
-        true_community=count(company.distinct_persons),
-        estimated=count(company.estimated_persons),
-        interval=f"{count(company.ci_low)} – {count(company.ci_high)}",
+        lead=lead.strip(),
+        true_community=value,
+        unit=unit.strip(),
+        figure=figure,
+        basis=basis,
         naive_reach=count(company.naive_reach),
         overlap=percent(overlap(company)),
         employees=count(company.employees),
@@ -131,6 +170,9 @@ def render_page(
             headline=headline(dashboard),
             coverage_marks=_coverage_marks(dashboard),
             charts=charts,
+            titles=titles(dashboard),
+            leaders=_leaders(dashboard),
+            prices=_prices(dashboard.prices),
             plotly=plotly_script(inline_plotly) if charts else Markup(""),
             refresh_seconds=refresh_seconds,
             problem=None,
@@ -148,6 +190,9 @@ def render_problem(message: str, *, refresh_seconds: int | None = None) -> str:
             headline=None,
             coverage_marks=[],
             charts={},
+            titles={},
+            leaders=[],
+            prices="",
             plotly=Markup(""),
             refresh_seconds=refresh_seconds,
             problem=message,
@@ -169,6 +214,191 @@ def _coverage_marks(dashboard: Dashboard) -> list[tuple[str, str]]:
     return marks
 
 
+# What the conversation panels found ----------------------------------------------------
+
+
+def titles(dashboard: Dashboard) -> dict[str, str]:
+    """Each new panel's title: its finding, in words an executive reads in five seconds.
+
+    A panel without data has no title here (the page says "no data yet" instead).
+    """
+    found = {
+        "campaigns": _campaigns_title(dashboard),
+        "engaged": _engaged_title(dashboard),
+        "ambassadors": _ambassadors_title(dashboard),
+        "conversation": _conversation_title(dashboard),
+        "leaderboard": _leaderboard_title(dashboard),
+        "emv": _emv_title(dashboard),
+    }
+    return {name: title for name, title in found.items() if title}
+
+
+def _campaigns_title(dashboard: Dashboard) -> str | None:
+    campaigns = dashboard.campaigns()
+    if not campaigns:
+        return None
+    top = campaigns[0]
+    title = f"Campaign '{top.campaign_id}' reached {count(top.distinct_persons)} people"
+    if top.naive_reach > top.distinct_persons:
+        title += f", not the {count(top.naive_reach)} the naive sum says"
+    return title
+
+
+def _engaged_title(dashboard: Dashboard) -> str | None:
+    company, community = dashboard.company_conversation, dashboard.company
+    if company is None or community is None:
+        return None
+    share = (
+        company.engaged_persons / community.estimated_persons if community.estimated_persons else 0
+    )
+    people = "person" if company.engaged_persons == 1 else "people"
+    title = (
+        f"{count(company.engaged_persons)} {people} engaged in {dashboard.conversation_days} days "
+        f"({percent(share)} of the true community)"
+    )
+    if company.engagements > company.engaged_persons:
+        title += f", not the {count(company.engagements)} engagements a naive sum counts"
+    return title
+
+
+def _active_series(dashboard: Dashboard) -> list[tuple[date, int, int]]:
+    """The active ambassadors per day from the first day anyone was active (before it, no post
+    to count: the data had not begun); empty without ambassadors."""
+    series = dashboard.active_ambassadors
+    if not series or series[-1][2] == 0:
+        return []
+    first = next((n for n, (_, active, _) in enumerate(series) if active), len(series) - 1)
+    return series[first:]
+
+
+def _ambassadors_title(dashboard: Dashboard) -> str | None:
+    series = _active_series(dashboard)
+    if not series:
+        return None
+    first_day, first, _ = series[0]
+    _, active, ambassadors = series[-1]
+    title = (
+        f"{count(active)} of {count(ambassadors)} ambassadors "
+        f"({percent(active / ambassadors, 0)}) posted in the last 7 days"
+    )
+    if active != first:
+        direction = "up" if active > first else "down"
+        title += f", {direction} from {count(first)} on {first_day.day} {first_day:%b}"
+    return title
+
+
+def _conversation_title(dashboard: Dashboard) -> str | None:
+    departments = dashboard.department_conversation()
+    if not departments:
+        return None
+    days = dashboard.conversation_days
+    top = departments[0]
+    if top.conversation_share > 0:
+        title = (
+            f"{top.name} converses most: {percent(top.conversation_share, 0)} of its posts "
+            "answer someone outside"
+        )
+    else:
+        posts = sum(d.posts for d in departments)
+        title = f"Broadcast, not conversation: none of {count(posts)} posts in {days} days answers someone outside"
+    answered = [d for d in departments if d.median_response_seconds is not None]
+    if answered:
+        fastest = min(answered, key=lambda d: (d.median_response_seconds or 0, d.name))
+        median = hours(fastest.median_response_seconds or 0)
+        if fastest is top and top.conversation_share > 0:
+            title += f" and it answers comments fastest (median {median})"
+        else:
+            title += f"; {fastest.name} answers comments fastest (median {median})"
+    elif any(d.comments for d in departments):
+        title += "; no comment from outside was answered within 24 h"
+    return title
+
+
+def _leaderboard_title(dashboard: Dashboard) -> str | None:
+    everyone = dashboard.leaderboard(top=None)
+    if not everyone:
+        return None
+    leader = everyone[0]
+    if leader.exclusive_followers == 0:
+        return "No employee reaches anyone a colleague does not: ranked by conversation"
+    title = (
+        f"{leader.employee_id} brings the most people no colleague reaches "
+        f"({count(leader.exclusive_followers)})"
+    )
+    most_followed = min(
+        range(len(everyone)), key=lambda i: (-everyone[i].followers, everyone[i].employee_id)
+    )
+    if most_followed == 0:
+        return title + " and is also the most followed"
+    followed = everyone[most_followed]
+    return (
+        title + f"; the most followed, {followed.employee_id}, ranks {ordinal(most_followed + 1)}"
+    )
+
+
+def _emv_title(dashboard: Dashboard) -> str | None:
+    value = dashboard.earned_media_value()
+    if value is None:
+        return None
+    title = f"Earned media value, an estimate: {money(value.deduplicated, value.currency)} counting each person once"
+    if value.naive > value.deduplicated:
+        title += f", not the {money(value.naive, value.currency)} of the naive sum"
+    return title
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """One row of the leaderboard table, formatted."""
+
+    rank: int
+    employee: str
+    department: str
+    exclusive_followers: str
+    followers: str
+    conversation_share: str
+    response_rate: str
+    posts: str
+
+
+def _leaders(dashboard: Dashboard) -> list[LeaderRow]:
+    """The leaderboard's rows; a share with nothing to divide ("no post", "no comment") is '–'."""
+    rows = []
+    for rank, leader in enumerate(dashboard.leaderboard(), start=1):
+        mine = dashboard.conversation.get(f"employee:{leader.employee_id}")
+        commented = mine is not None and mine.comments > 0
+        rows.append(
+            LeaderRow(
+                rank,
+                leader.employee_id,
+                leader.department,
+                count(leader.exclusive_followers),
+                count(leader.followers),
+                percent(leader.conversation_share, 0) if leader.posts else "–",
+                percent(leader.response_rate, 0) if commented else "–",
+                count(leader.posts),
+            )
+        )
+    return rows
+
+
+def _prices(prices: MediaPrices | None) -> str:
+    """The prices of an EMV, for its note: 'per 1,000 impressions EUR 30 on linkedin, ...'."""
+    if prices is None:
+        return ""
+
+    def listed(table: Mapping[str, float]) -> str:
+        named = [
+            f"{prices.currency} {price:g} on {network}"
+            for network, price in sorted(table.items())
+            if network != "*"
+        ]
+        if "*" in table:
+            named.append(f"{prices.currency} {table['*']:g} elsewhere")
+        return ", ".join(named) or "none"
+
+    return f"per 1,000 impressions {listed(prices.cpm)}; per click {listed(prices.cpc)}"
+
+
 # The charts -----------------------------------------------------------------------
 
 
@@ -177,6 +407,11 @@ def _charts(dashboard: Dashboard) -> dict[str, Markup]:
     figures = {
         "trend": _trend(dashboard),
         "coverage": _coverage(dashboard),
+        "engaged": _engaged(dashboard),
+        "ambassadors": _ambassadors(dashboard),
+        "conversation": _conversation(dashboard),
+        "campaigns": _campaigns(dashboard),
+        "emv": _emv(dashboard),
         "departments": _scopes(dashboard, "department"),
         "regions": _scopes(dashboard, "region"),
         "employees": _top_employees(dashboard),
@@ -233,23 +468,23 @@ def _trend(dashboard: Dashboard) -> go.Figure:
     figure.add_trace(
         go.Scatter(
             x=when,
-            y=[s.estimated_persons for s in trend],
+            y=[s.distinct_persons for s in trend],
             mode="lines",
             line={"color": TRUE, "dash": "dot", "width": 1.5},
-            name="Estimated",
+            name="Counted one by one",
             legendrank=3,
-            hovertemplate="%{y:,.0f}",
+            hovertemplate="%{y:,}",
         )
     )
     figure.add_trace(
         go.Scatter(
             x=when,
-            y=[s.distinct_persons for s in trend],
+            y=[s.estimated_persons for s in trend],
             mode=mode,
             line={"color": TRUE, "width": 3},
             name="True community",
             legendrank=2,
-            hovertemplate="%{y:,}",
+            hovertemplate="%{y:,.0f}",
         )
     )
     figure.add_trace(
@@ -457,3 +692,176 @@ def _incident_marks(
         figure.update_layout(
             yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False, "fixedrange": True}
         )
+
+
+# The conversation charts ------------------------------------------------------------------
+
+
+def _engaged(dashboard: Dashboard) -> go.Figure | None:
+    """The engaged community beside the true community, and the summed engagements beside both."""
+    company, community = dashboard.company_conversation, dashboard.company
+    if company is None or community is None:
+        return None
+    days = dashboard.conversation_days
+    rows = [
+        ("True community (persons)", community.estimated_persons, TRUE, "persons"),
+        (f"Engaged in {days} days (persons)", company.engaged_persons, EXCLUSIVE, "persons"),
+        (f"Engagements in {days} days, summed", company.engagements, NAIVE, "engagements"),
+    ]
+    figure = go.Figure(
+        go.Bar(
+            y=[label for label, *_ in rows],
+            x=[value for _, value, *_ in rows],
+            orientation="h",
+            marker_color=[colour for *_, colour, _ in rows],
+            text=[count(value) for _, value, *_ in rows],
+            textposition="auto",
+            customdata=[word for *_, word in rows],
+            hovertemplate="%{y}: %{x:,.0f} %{customdata}<extra></extra>",
+        )
+    )
+    _layout(figure, 230, showlegend=False, bargap=0.3)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickformat=",d", rangemode="tozero")
+    return figure
+
+
+def _ambassadors(dashboard: Dashboard) -> go.Figure | None:
+    series = _active_series(dashboard)
+    if not series:
+        return None
+    days = [day for day, _, _ in series]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=days,
+            y=[total for _, _, total in series],
+            mode="lines",
+            line={"color": NAIVE, "dash": "dash", "width": 2},
+            name="Ambassadors (employees with an account)",
+            hovertemplate="%{y:,} ambassadors<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=days,
+            y=[active for _, active, _ in series],
+            mode="lines+markers",
+            line={"color": EXCLUSIVE, "width": 3},
+            fill="tozeroy",
+            fillcolor="rgba(42, 157, 143, 0.12)",
+            name="Posted in the 7 days to the day",
+            customdata=[percent(a / t, 0) if t else "" for _, a, t in series],
+            hovertemplate="%{x|%d %b}: %{y:,} active (%{customdata})<extra></extra>",
+        )
+    )
+    _layout(figure, 300, hovermode="x unified")
+    figure.update_yaxes(tickformat=",d", rangemode="tozero", title="ambassadors")
+    return figure
+
+
+def _conversation(dashboard: Dashboard) -> go.Figure | None:
+    """Per department: the share of posts answering someone outside, and the median response."""
+    departments = dashboard.department_conversation()
+    if not departments:
+        return None
+    names = [plain_text(d.name) for d in departments]
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+        subplot_titles=("Posts answering someone outside", "Median response to a comment"),
+    )
+    figure.add_trace(
+        go.Bar(
+            y=names,
+            x=[d.conversation_share for d in departments],
+            orientation="h",
+            marker_color=TRUE,
+            name="Conversation share",
+            customdata=[[d.posts] for d in departments],
+            hovertemplate="%{y}: %{x:.0%} of %{customdata[0]:,} posts<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(
+        go.Bar(
+            y=names,
+            x=[
+                None if d.median_response_seconds is None else d.median_response_seconds / 3600
+                for d in departments
+            ],
+            orientation="h",
+            marker_color=EXCLUSIVE,
+            name="Median response (hours)",
+            customdata=[[d.comments, percent(d.response_rate, 0)] for d in departments],
+            hovertemplate=(
+                "%{y}: median %{x:.1f} h; %{customdata[1]} of %{customdata[0]:,} comments "
+                "answered within 24 h<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=2,
+    )
+    _layout(figure, _bar_height(len(departments), 34) + 30, showlegend=False, bargap=0.3)
+    figure.update_layout(margin={"t": 30})
+    figure.update_annotations(font_size=13)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickformat=".0%", rangemode="tozero", row=1, col=1)
+    figure.update_xaxes(ticksuffix=" h", rangemode="tozero", row=1, col=2)
+    return figure
+
+
+def _campaigns(dashboard: Dashboard) -> go.Figure | None:
+    campaigns = dashboard.campaigns()[:15]
+    if not campaigns:
+        return None
+    names = [plain_text(c.campaign_id) for c in campaigns]
+    figure = go.Figure()
+    for label, values, colour in (
+        ("Naive (follower counts summed)", [c.naive_reach for c in campaigns], NAIVE),
+        ("Reached (distinct persons)", [c.distinct_persons for c in campaigns], TRUE),
+    ):
+        figure.add_trace(
+            _horizontal_bar(
+                names, values, label, colour, "%{y}: %{x:,}<extra>" + label + "</extra>"
+            )
+        )
+    figure.data[-1].update(
+        customdata=[[c.relaying_employees, c.posts] for c in campaigns],
+        hovertemplate=(
+            "%{y}: %{x:,} persons<br>relayed by %{customdata[0]:,} employees "
+            "in %{customdata[1]:,} posts<extra></extra>"
+        ),
+    )
+    _layout(figure, _bar_height(len(campaigns), 44), barmode="group", bargap=0.25)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(tickformat=",d")
+    return figure
+
+
+def _emv(dashboard: Dashboard) -> go.Figure | None:
+    value = dashboard.earned_media_value()
+    if value is None:
+        return None
+    rows = [
+        ("Naive (follower counts summed)", value.naive, NAIVE),
+        ("Deduplicated (each person once)", value.deduplicated, TRUE),
+    ]
+    figure = go.Figure(
+        go.Bar(
+            x=[label for label, _, _ in rows],
+            y=[amount for _, amount, _ in rows],
+            marker_color=[colour for _, _, colour in rows],
+            text=[plain_text(money(amount, value.currency)) for _, amount, _ in rows],
+            textposition="auto",
+            hovertemplate="%{x}: %{text} (estimate)<extra></extra>",
+        )
+    )
+    _layout(figure, 300, showlegend=False, bargap=0.45)
+    figure.update_yaxes(
+        tickformat=",.0f", rangemode="tozero", title=plain_text(f"{value.currency}, estimate")
+    )
+    return figure

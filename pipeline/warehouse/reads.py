@@ -110,6 +110,13 @@ WHERE snapshot_id = %(snapshot)s
 ORDER BY employee_id
 """
 
+SNAPSHOT_CAMPAIGNS_SQL = """
+SELECT campaign_id, relaying_employees, posts, naive_reach, distinct_persons
+FROM campaign_reach FINAL
+WHERE snapshot_id = %(snapshot)s
+ORDER BY campaign_id
+"""
+
 SNAPSHOT_COVERAGE_SQL = """
 SELECT rank, employee_id, new_persons, cumulative_persons, cumulative_share
 FROM coverage_curve FINAL
@@ -183,6 +190,24 @@ def snapshot_coverage(client: Client, company: ScopeMetrics) -> list[CoveragePoi
         )
         for rank, employee_id, new, cumulative, share in client.execute(
             SNAPSHOT_COVERAGE_SQL, {"snapshot": company.snapshot_id}
+        )
+    ]
+
+
+def snapshot_campaigns(client: Client, company: ScopeMetrics) -> list[CampaignReach]:
+    """The campaigns of the snapshot of `company`."""
+    return [
+        CampaignReach(
+            snapshot_id=company.snapshot_id,
+            taken_at=company.taken_at,
+            campaign_id=campaign_id,
+            relaying_employees=int(employees),
+            posts=int(posts),
+            naive_reach=int(naive),
+            distinct_persons=int(persons),
+        )
+        for campaign_id, employees, posts, naive, persons in client.execute(
+            SNAPSHOT_CAMPAIGNS_SQL, {"snapshot": company.snapshot_id}
         )
     ]
 
