@@ -27,8 +27,9 @@ FROM account_persons
 GROUP BY account;
 
 -- Every post once (its latest version), with its author's current scopes and
--- whether it answers someone outside the company: a reply whose author is not
--- an employee account (any roster version lists every employee account).
+-- whether it answers someone outside the company: a reply whose author is no
+-- employee account (any roster version lists every employee account), nor an
+-- account of a colleague's person (an employee's linked personal account).
 CREATE VIEW IF NOT EXISTS post_conversation AS
 SELECT
     post_id,
@@ -36,30 +37,48 @@ SELECT
     department,
     region,
     network,
-    posted_at AS occurred_at,
-    toDate(posted_at) AS day,
+    occurred_at,
+    day,
     kind,
     in_reply_to,
     in_reply_to_author,
     in_reply_to_author != ''
         AND in_reply_to_author NOT IN (SELECT arrayJoin(account_pseudonyms) FROM employees)
+        AND author_colleague = 0
         AS reply_outside
 FROM (
     SELECT
         post_id,
-        argMax(employee_id, (occurred_at, event_id)) AS employee_id,
-        argMax(network, (occurred_at, event_id)) AS network,
-        min(occurred_at) AS posted_at,
-        argMax(kind, (occurred_at, event_id)) AS kind,
-        argMax(in_reply_to, (occurred_at, event_id)) AS in_reply_to,
-        argMax(in_reply_to_author, (occurred_at, event_id)) AS in_reply_to_author
-    FROM posts
-    GROUP BY post_id
-) AS p
+        employee_id,
+        department,
+        region,
+        network,
+        posted_at AS occurred_at,
+        toDate(posted_at) AS day,
+        kind,
+        in_reply_to,
+        in_reply_to_author
+    FROM (
+        SELECT
+            post_id,
+            argMax(employee_id, (occurred_at, event_id)) AS employee_id,
+            argMax(network, (occurred_at, event_id)) AS network,
+            min(occurred_at) AS posted_at,
+            argMax(kind, (occurred_at, event_id)) AS kind,
+            argMax(in_reply_to, (occurred_at, event_id)) AS in_reply_to,
+            argMax(in_reply_to_author, (occurred_at, event_id)) AS in_reply_to_author
+        FROM posts
+        GROUP BY post_id
+    ) AS p
+    ANY LEFT JOIN (
+        SELECT employee_id, department, region, 1 AS on_roster FROM employees_current
+    ) AS e USING employee_id
+    WHERE on_roster = 1
+) AS posted
 ANY LEFT JOIN (
-    SELECT employee_id, department, region, 1 AS on_roster FROM employees_current
-) AS e USING employee_id
-WHERE on_roster = 1;
+    SELECT account AS in_reply_to_author, colleague AS author_colleague
+    FROM account_persons_current
+) AS a USING in_reply_to_author;
 
 -- Every engagement with an employee's post once, with the post's author and
 -- scopes, and the person who engaged: through the identity graph, so that a

@@ -815,38 +815,59 @@ AS SELECT
     department,
     region,
     network,
-    posted_at AS occurred_at,
-    toDate(posted_at) AS day,
+    occurred_at,
+    day,
     kind,
     in_reply_to,
     in_reply_to_author,
     (in_reply_to_author != '') AND (in_reply_to_author NOT IN (
         SELECT arrayJoin(account_pseudonyms)
         FROM employees
-    )) AS reply_outside
+    )) AND (author_colleague = 0) AS reply_outside
 FROM
 (
     SELECT
         post_id,
-        argMax(employee_id, (occurred_at, event_id)) AS employee_id,
-        argMax(network, (occurred_at, event_id)) AS network,
-        min(occurred_at) AS posted_at,
-        argMax(kind, (occurred_at, event_id)) AS kind,
-        argMax(in_reply_to, (occurred_at, event_id)) AS in_reply_to,
-        argMax(in_reply_to_author, (occurred_at, event_id)) AS in_reply_to_author
-    FROM posts
-    GROUP BY post_id
-) AS p
-ANY LEFT JOIN
-(
-    SELECT
         employee_id,
         department,
         region,
-        1 AS on_roster
-    FROM employees_current
-) AS e USING (employee_id)
-WHERE on_roster = 1;
+        network,
+        posted_at AS occurred_at,
+        toDate(posted_at) AS day,
+        kind,
+        in_reply_to,
+        in_reply_to_author
+    FROM
+    (
+        SELECT
+            post_id,
+            argMax(employee_id, (occurred_at, event_id)) AS employee_id,
+            argMax(network, (occurred_at, event_id)) AS network,
+            min(occurred_at) AS posted_at,
+            argMax(kind, (occurred_at, event_id)) AS kind,
+            argMax(in_reply_to, (occurred_at, event_id)) AS in_reply_to,
+            argMax(in_reply_to_author, (occurred_at, event_id)) AS in_reply_to_author
+        FROM posts
+        GROUP BY post_id
+    ) AS p
+    ANY LEFT JOIN
+    (
+        SELECT
+            employee_id,
+            department,
+            region,
+            1 AS on_roster
+        FROM employees_current
+    ) AS e USING (employee_id)
+    WHERE on_roster = 1
+) AS posted
+ANY LEFT JOIN
+(
+    SELECT
+        account AS in_reply_to_author,
+        colleague AS author_colleague
+    FROM account_persons_current
+) AS a USING (in_reply_to_author);
 
 CREATE TABLE posts
 (

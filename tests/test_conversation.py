@@ -76,6 +76,10 @@ def facts() -> list[object]:
         engaged(5, "p1", "did:erin", "like", T0 + 5 * HOUR),  # a replayed copy
         post("p2", "e1", T0 + 6 * HOUR, author="frank"),  # answers someone outside
         post("p3", "e2", T0 + 7 * HOUR, author="alice@m"),  # answers a colleague
+        post("p4", "e1", T0 + 8 * HOUR, author="bob-home"),  # a colleague's personal account
+        AccountPerson(
+            snapshot_id="s1", taken_at=T0, account="bob-home", person="bob-home", colleague=True
+        ),
         *(
             AccountPerson(snapshot_id="s1", taken_at=T0, account=a, person="erin", colleague=False)
             for a in ("erin@m", "did:erin")
@@ -95,7 +99,7 @@ def test_every_metric_on_hand_made_facts(stored: Engine) -> None:
     assert end == T0 + 2 * HOUR + 25 * HOUR + timedelta(seconds=1)
     scopes = conversation(stored.run, end, days=7)
     company = scopes["company"]
-    assert (company.posts, company.replies_outside) == (5, 3)  # not the reply to a colleague
+    assert (company.posts, company.replies_outside) == (6, 3)  # not the replies to colleagues
     assert (company.comments, company.answered) == (2, 1)  # 23 h counts, 25 h does not
     assert company.median_response_seconds == 23 * 3600
     assert company.response_buckets == (0, 0, 0, 1)
@@ -103,11 +107,11 @@ def test_every_metric_on_hand_made_facts(stored: Engine) -> None:
     assert company.engaged_persons == 3  # carol, dave, erin (two networks, one person)
     assert (company.likes, company.shares, company.clicks) == (2, 0, 0)
     assert (company.ambassadors, company.active_ambassadors) == (2, 2)
-    assert company.conversation_share == pytest.approx(3 / 5)
+    assert company.conversation_share == pytest.approx(3 / 6)
     assert company.response_rate == pytest.approx(1 / 2)
 
     sales, engineering = scopes["department:Sales"], scopes["department:Engineering"]
-    assert (sales.posts, sales.replies_outside, sales.comments) == (4, 3, 2)
+    assert (sales.posts, sales.replies_outside, sales.comments) == (5, 3, 2)
     assert (engineering.posts, engineering.replies_outside, engineering.comments) == (1, 0, 0)
     bluesky = scopes["network:bluesky"]
     assert (bluesky.ambassadors, bluesky.active_ambassadors) == (1, 0)

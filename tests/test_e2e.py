@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from pipeline.settings import Settings
 from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig
 from pipeline.simulator.texts import INVALID_KINDS
+from pipeline.warehouse.conversation import conversation
 from schemas.metrics import CampaignReach, ScopeMetrics
 from tests.support import Worker
 
@@ -48,6 +50,34 @@ def scopes_by_name(rows: list[Any]) -> dict[str, ScopeMetrics]:
         for r in rows
         if isinstance(r, ScopeMetrics)
     }
+
+
+CONVERSATION_FIELDS = (
+    "posts",
+    "replies_outside",
+    "comments",
+    "answered",
+    "median_response_seconds",
+    "engagements",
+    "engaged_persons",
+    "likes",
+    "shares",
+    "clicks",
+    "ambassadors",
+    "active_ambassadors",
+)
+
+
+def check_conversation(client: Any, truth: dict[str, Any]) -> None:
+    """Every conversation metric of every scope and window equals the simulator's truth."""
+    end = datetime.fromisoformat(truth["until"].replace("Z", "+00:00"))
+    for window, expected_scopes in truth["conversation"].items():
+        got = conversation(client.execute, end, int(window.removesuffix("d")))
+        listed = {name: c for name, c in got.items() if not name.startswith("employee:")}
+        assert set(listed) == set(expected_scopes), window
+        for name, expected in expected_scopes.items():
+            figures = {field: getattr(listed[name], field) for field in CONVERSATION_FIELDS}
+            assert figures == expected, (window, name)
 
 
 def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
@@ -105,6 +135,8 @@ def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
             )
             assert len(statuses) == 1, statuses
             assert sorted(statuses[0][1]) == ["firing", "resolved"]
+
+        check_conversation(client, truth)
     finally:
         client.disconnect()
 
@@ -115,9 +147,10 @@ def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
 def test_a_simulated_company_through_the_whole_pipeline(
     worker_factory: Any, tmp_path: Path
 ) -> None:
-    simulation = simulate(
-        SimulationConfig(seed=11, employees=120, days=30, invalid_rate=0.01, duplicate_rate=0.01)
+    config = SimulationConfig(
+        seed=11, employees=120, days=30, invalid_rate=0.01, duplicate_rate=0.01
     )
+    simulation = simulate(config)
     source = tmp_path / "company.jsonl"
     source.write_bytes(b"".join(line + b"\n" for line in simulation.lines()))
     truth = json.loads(json.dumps(simulation.truth))

@@ -10,22 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
-from datetime import UTC, datetime
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import networkx as nx
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli.main import cli
 from pipeline.ingest import Accepted, Ingestor, Pseudonymiser, Rejected
-from pipeline.simulator.company import Simulation, simulate
+from pipeline.simulator.company import Simulation, _answer_delays, simulate
 from pipeline.simulator.config import SimulationConfig
-from pipeline.simulator.texts import CLEAN_TEMPLATES, INVALID_KINDS, SLIPUP_TEMPLATES
-from schemas.events import raw_decoder
+from pipeline.simulator.texts import (
+    CLEAN_TEMPLATES,
+    INVALID_KINDS,
+    REPLY_TEMPLATES,
+    SLIPUP_TEMPLATES,
+)
+from schemas.events import Employee, Engagement, IdentityLink, Post, raw_decoder
 
 SMALL = SimulationConfig(employees=60, days=7)
 
@@ -270,9 +277,10 @@ def test_clean_templates_avoid_every_slipup_word() -> None:
         r"illegal|illégal|iban|\d{4} \d{4}|\+33|\(555\)|plainte",
         re.IGNORECASE,
     )
-    for lang, templates in CLEAN_TEMPLATES.items():
+    for lang, templates in (*CLEAN_TEMPLATES.items(), *REPLY_TEMPLATES.items()):
         for template in templates:
             assert not flagged.search(template), (lang, template)
+    assert set(REPLY_TEMPLATES) == set(CLEAN_TEMPLATES)
     for category, by_lang in SLIPUP_TEMPLATES.items():
         assert set(by_lang) == set(CLEAN_TEMPLATES), category
         for templates in by_lang.values():
@@ -312,6 +320,8 @@ def test_the_command_writes_the_events_and_the_truth(tmp_path: Path) -> None:
         "slipups",
         "spikes",
         "employees",
+        "conversation",
+        "until",
     }
     assert len(out.read_bytes().splitlines()) == truth["events"]["valid"]
     assert truth == simulate(SimulationConfig(employees=30, days=2, seed=4)).truth
@@ -322,3 +332,264 @@ def test_the_command_needs_a_destination() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--employees", "30"])
     assert result.exit_code != 0
     assert "--out" in result.output
+
+
+# --- conversations ---------------------------------------------------------------------------------
+
+CONVERSATION_FIELDS = (
+    "posts",
+    "replies_outside",
+    "comments",
+    "answered",
+    "median_response_seconds",
+    "engagements",
+    "engaged_persons",
+    "likes",
+    "shares",
+    "clicks",
+    "ambassadors",
+    "active_ambassadors",
+)
+
+
+def conversation_reference(
+    config: SimulationConfig, lines: tuple[bytes, ...]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """truth["conversation"], recomputed from the decoded lines with dicts and a union-find.
+
+    Follows sql/0009_conversation.sql: each valid event once (first by event id,
+    bad lines skipped), the latest roster version per employee, the latest link
+    per account pair, persons as components of the links >= 0.5.
+    """
+    roster: dict[str, Employee] = {}
+    employee_accounts: set[tuple[str, str]] = set()
+    links: dict[frozenset[tuple[str, str]], float] = {}
+    posts: dict[str, Post] = {}
+    engagements: dict[str, Engagement] = {}
+    seen: set[str] = set()
+    for line in lines:
+        try:
+            event = raw_decoder.decode(line)
+        except msgspec.DecodeError:
+            continue
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        match event:
+            case Employee():
+                latest = roster.get(event.employee_id)
+                if latest is None or event.occurred_at >= latest.occurred_at:
+                    roster[event.employee_id] = event
+                employee_accounts |= {(a.network, a.account_id) for a in event.accounts}
+            case IdentityLink():
+                pair = frozenset(
+                    {(event.network_a, event.account_a), (event.network_b, event.account_b)}
+                )
+                links[pair] = event.confidence  # the lines come in time order
+            case Post():
+                posts.setdefault(event.post_id, event)
+            case Engagement():
+                engagements[event.event_id] = event
+
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(account: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(account, account)
+        while parent[account] != account:
+            parent[account] = parent[parent[account]]
+            account = parent[account]
+        return account
+
+    for pair, confidence in links.items():
+        if confidence >= 0.5 and len(pair) == 2:
+            a, b = sorted(pair)
+            parent[find(a)] = find(b)
+    colleagues = {find(account) for account in employee_accounts}
+
+    def scopes_of(employee_id: str, network: str) -> list[str]:
+        employee = roster[employee_id]
+        return [
+            "company",
+            f"department:{employee.department}",
+            f"region:{employee.region}",
+            f"network:{network}",
+        ]
+
+    posts = {post_id: post for post_id, post in posts.items() if post.employee_id in roster}
+    answers: defaultdict[tuple[str, str, str], list[datetime]] = defaultdict(list)
+    for post in posts.values():
+        if post.in_reply_to_author is not None:
+            answers[(post.employee_id, post.network, post.in_reply_to_author)].append(
+                post.occurred_at
+            )
+
+    end = config.start + timedelta(seconds=config.seconds)
+    all_scopes = {"company"}
+    for employee in roster.values():
+        all_scopes |= {f"department:{employee.department}", f"region:{employee.region}"}
+        all_scopes |= {f"network:{account.network}" for account in employee.accounts}
+    reference: dict[str, dict[str, dict[str, int]]] = {}
+    for window, days in (("7d", 7), ("30d", 30)):
+        since = end - timedelta(days=days)
+        counts = {scope: dict.fromkeys(CONVERSATION_FIELDS, 0) for scope in all_scopes}
+        persons: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
+        responses: defaultdict[str, list[int]] = defaultdict(list)
+        posted: set[tuple[str, str]] = set()
+        for post in posts.values():
+            if not since <= post.occurred_at < end:
+                continue
+            posted.add((post.employee_id, post.network))
+            outside = (
+                post.in_reply_to_author is not None
+                and (post.network, post.in_reply_to_author) not in employee_accounts
+                and find((post.network, post.in_reply_to_author)) not in colleagues
+            )
+            for scope in scopes_of(post.employee_id, post.network):
+                counts[scope]["posts"] += 1
+                counts[scope]["replies_outside"] += outside
+        for engagement in engagements.values():
+            engaged = posts.get(engagement.post_id)
+            if engaged is None or not since <= engagement.occurred_at < end:
+                continue
+            person = find((engagement.network, engagement.actor_id))
+            colleague = person in colleagues
+            at = engagement.occurred_at
+            replied = [
+                (t - at).total_seconds()
+                for t in answers[(engaged.employee_id, engagement.network, engagement.actor_id)]
+                if at < t <= at + timedelta(hours=24)
+            ]
+            for scope in scopes_of(engaged.employee_id, engaged.network):
+                counts[scope]["engagements"] += 1
+                if engagement.kind in ("like", "share", "click"):
+                    counts[scope][f"{engagement.kind}s"] += 1
+                if colleague:
+                    continue
+                persons[scope].add(person)
+                if engagement.kind == "comment":
+                    counts[scope]["comments"] += 1
+                    if replied:
+                        counts[scope]["answered"] += 1
+                        responses[scope].append(int(min(replied)))
+        for employee in roster.values():
+            if not employee.active:
+                continue
+            networks = {account.network for account in employee.accounts}
+            posted_on = {n for e, n in posted if e == employee.employee_id}
+            for scope in (
+                "company",
+                f"department:{employee.department}",
+                f"region:{employee.region}",
+            ):
+                counts[scope]["ambassadors"] += bool(networks)
+                counts[scope]["active_ambassadors"] += bool(networks and posted_on)
+            for network in networks:
+                counts[f"network:{network}"]["ambassadors"] += 1
+                counts[f"network:{network}"]["active_ambassadors"] += network in posted_on
+        for scope, fields in counts.items():
+            fields["engaged_persons"] = len(persons[scope])
+            ordered = sorted(responses[scope])
+            fields["median_response_seconds"] = ordered[len(ordered) // 2] if ordered else 0
+        reference[window] = {
+            scope: fields
+            for scope, fields in counts.items()
+            if fields["posts"] or fields["engagements"] or fields["ambassadors"]
+        }
+    return reference
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SimulationConfig(employees=60, days=30, seed=1),
+        SimulationConfig(employees=60, days=30, seed=2),
+        SimulationConfig(
+            employees=40, days=45, seed=3, invalid_rate=0.01, duplicate_rate=0.02, spikes=0
+        ),
+        SimulationConfig(employees=30, days=5, seed=4, move_rate=0.1, deactivation_rate=0.1),
+        # Departments left with only former employees: some have nothing in the last 7 days.
+        SimulationConfig(
+            employees=20, days=40, seed=3, move_rate=0.2, deactivation_rate=0.5, spikes=0
+        ),
+    ],
+    ids=["30d-seed1", "30d-seed2", "45d-dirty", "5d-churn", "40d-departures"],
+)
+def test_conversation_truth_matches_a_reference_recount(config: SimulationConfig) -> None:
+    simulation, lines = small(config)
+    truth = simulation.truth["conversation"]
+    expected = conversation_reference(config, lines)
+    assert set(truth) == set(expected) == {"7d", "30d"}
+    for window, scopes in expected.items():
+        assert set(truth[window]) == set(scopes), window
+        assert set(simulation.truth["scopes"]) <= set(scopes)
+        for scope, fields in scopes.items():
+            assert truth[window][scope] == fields, (window, scope)
+    company = truth["30d"]["company"]
+    assert company["posts"] > company["replies_outside"] > 0
+    assert company["engagements"] > company["comments"] >= company["answered"] > 0
+    assert company["engagements"] > company["engaged_persons"] > 0
+    assert 0 < company["median_response_seconds"] <= 86_400
+    assert company["ambassadors"] >= company["active_ambassadors"] > 0
+
+
+def test_replies_answer_comments_third_parties_and_colleagues() -> None:
+    config = SimulationConfig(employees=60, days=30, seed=1)
+    simulation, lines = small(config)
+    prefix = f"sim{config.seed}"
+    events = [json.loads(line) for line in lines]
+    handles = {
+        (account["network"], account["account_id"])
+        for event in events
+        if event["type"] == "employee"
+        for account in event["accounts"]
+    }
+    engagements = {e["event_id"]: e for e in events if e["type"] == "engagement"}
+    posts = {e["post_id"]: e for e in events if e["type"] == "post"}
+    kinds: Counter[str] = Counter()
+    delays = []
+    for post in posts.values():
+        assert post["kind"] in ("original", "reply")
+        assert (
+            ("in_reply_to" in post) == ("in_reply_to_author" in post) == (post["kind"] == "reply")
+        )
+        if post["kind"] == "original":
+            continue
+        assert post["text"] in REPLY_TEMPLATES[post["lang"]]
+        replied = post["in_reply_to"]
+        at = datetime.fromisoformat(post["occurred_at"])
+        if replied.startswith(f"{prefix}-c"):  # an answer to a comment
+            kinds["answer"] += 1
+            comment = engagements[f"{prefix}-g{replied.removeprefix(f'{prefix}-c')}"]
+            assert comment["kind"] == "comment"
+            assert comment["actor_id"] == post["in_reply_to_author"]
+            assert comment["network"] == post["network"]
+            assert posts[comment["post_id"]]["employee_id"] == post["employee_id"]
+            assert posts[comment["post_id"]]["account_id"] == post["account_id"]
+            delays.append((at - datetime.fromisoformat(comment["occurred_at"])).total_seconds())
+        elif replied in posts:  # a colleague's post
+            kinds["colleague"] += 1
+            answered = posts[replied]
+            assert answered["employee_id"] != post["employee_id"]
+            assert answered["network"] == post["network"]
+            assert answered["account_id"] == post["in_reply_to_author"]
+            assert datetime.fromisoformat(answered["occurred_at"]) <= at
+        else:  # a third party's
+            kinds["outside"] += 1
+            assert (post["network"], post["in_reply_to_author"]) not in handles
+    assert kinds["answer"] > kinds["outside"] > kinds["colleague"] > 0
+    assert min(delays) > 0
+    within_day = sum(delay <= 86_400 for delay in delays) / len(delays)
+    assert 0.6 < within_day < 0.9
+    # Clean replies leave the slip-ups as they were.
+    slipped = simulation.truth["slipups"]["post_ids"]
+    assert all(posts[post_id]["kind"] == "original" for post_id in slipped)
+
+
+def test_answer_delays_straddle_the_24_hour_boundary() -> None:
+    delays = _answer_delays(np.random.default_rng(0), 20_000, SimulationConfig())
+    assert delays.min() >= 1
+    assert 0.73 < np.mean(delays <= 86_400) < 0.77
+    assert np.count_nonzero((delays > 23 * 3600) & (delays < 86_400)) > 100
+    assert np.count_nonzero(delays == 86_400) > 100  # the last second that counts
+    assert np.count_nonzero((delays > 86_400) & (delays <= 26 * 3600)) > 100
+    assert 2.5 * 3600 < np.median(delays[delays <= 86_400]) < 3.5 * 3600

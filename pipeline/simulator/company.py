@@ -47,6 +47,7 @@ from pipeline.simulator.texts import (
     HASHTAGS,
     INVALID_KINDS,
     LANGS,
+    REPLY_TEMPLATES,
     SLIPUP_CATEGORIES,
     SLIPUP_TEMPLATES,
 )
@@ -71,6 +72,11 @@ _NTH_BIT = np.array(
 # it may explain, a follow before the stats snapshot that counts it, a post
 # before its engagement.
 EMPLOYEE, FOLLOW, UNFOLLOW, LINK, STATS, POST, ENGAGEMENT = range(7)
+# What a post answers (_Posts.replies_to): nothing (an original), a comment on one
+# of the employee's posts, a third party's post, a colleague's post.
+ORIGINAL, ANSWER, OUTSIDE, COLLEAGUE = range(4)
+COMMENT = ENGAGEMENT_KINDS.index("comment")
+CONVERSATION_WINDOWS = {"7d": 7, "30d": 30}  # truth["conversation"], windows ending at the end
 
 
 # --- the world, as arrays ------------------------------------------------------------------------
@@ -148,6 +154,9 @@ class _Posts:
     slipup: np.ndarray  # uniform draw choosing the slip-up sentence
     prefixed: np.ndarray  # a slip-up after a clean sentence
     campaign: np.ndarray  # index into campaign_ids, -1: none
+    replies_to: np.ndarray  # ORIGINAL, ANSWER, OUTSIDE or COLLEAGUE
+    reply_ref: np.ndarray  # ANSWER: the comment (engagement); COLLEAGUE: the post; else -1
+    reply_author: np.ndarray  # the node of the account answered, -1: none
 
 
 @dataclass
@@ -597,6 +606,9 @@ def _build_posts(
         slipup=rng.random(total)[by_time],
         prefixed=(rng.random(total) < 0.5)[by_time],
         campaign=campaign[by_time],
+        replies_to=np.full(total, ORIGINAL, dtype=np.int8),
+        reply_ref=np.full(total, -1, dtype=np.int64),
+        reply_author=np.full(total, -1, dtype=np.int64),
     )
     return posts, spikes
 
@@ -618,6 +630,121 @@ def _build_engagements(
     return _Engagements(post[inside], follows.follower[edge[inside]], kind[inside], at[inside])
 
 
+def _answer_delays(rng: np.random.Generator, count: int, config: SimulationConfig) -> np.ndarray:
+    """Seconds from a comment to its answer: most within the day, the rest later.
+
+    Within the day (`answer_within_day`): lognormal, median `answer_median_hours`,
+    sigma 1; a draw past 24 h is taken again, half of the time exactly 24 h (the
+    last second that still counts), otherwise in (23 h, 24 h]. Later: 24 h plus
+    an exponential of mean 8 h, so some land just past the 24 h boundary.
+    """
+    soon = np.exp(np.log(config.answer_median_hours * HOUR) + rng.standard_normal(count))
+    again = DAY - HOUR * rng.random(count) * (rng.random(count) < 0.5)
+    soon = np.where(soon > DAY, again, soon)
+    late = DAY + rng.exponential(8 * HOUR, size=count)
+    delay = np.where(rng.random(count) < config.answer_within_day, soon, late)
+    return np.maximum(np.ceil(delay), 1).astype(np.int64)
+
+
+def _build_replies(
+    rng: np.random.Generator,
+    config: SimulationConfig,
+    roster: _Roster,
+    accounts: _Accounts,
+    follows: _Follows,
+    posts: _Posts,
+    engagements: _Engagements,
+) -> _Posts:
+    """Conversations: some clean originals turn into replies, and employees answer comments.
+
+    `posts` (in time order) comes from _build_posts. Of its clean posts that
+    relay no campaign, `outside_reply_share` reply to a third party (a follower
+    of the posting account, else any other account of its network) and
+    `colleague_reply_share` to one of the last 30 posts of that network by
+    someone else. Then `answer_share` of the comments get an answer from the
+    post's employee, on the same account, after `_answer_delays`, appended as
+    new posts (answers the employee would give after leaving, or after the
+    period, are dropped). Answers get no engagement.
+    """
+    total = posts.at.size
+    network = accounts.network[posts.account]
+    replies_to = posts.replies_to.copy()
+    reply_ref = posts.reply_ref.copy()
+    reply_author = posts.reply_author.copy()
+    eligible = (posts.category < 0) & (posts.campaign < 0)
+    draw = rng.random(total)
+    outside = np.flatnonzero(eligible & (draw < config.outside_reply_share))
+    colleague = np.flatnonzero(
+        eligible
+        & (draw >= config.outside_reply_share)
+        & (draw < config.outside_reply_share + config.colleague_reply_share)
+    )
+
+    # Third parties: a follower of the account, or a stranger on its network.
+    degree = np.diff(follows.offsets)[posts.account[outside]]
+    slot = follows.offsets[posts.account[outside]] + (rng.random(outside.size) * degree).astype(
+        np.int64
+    )
+    follower = follows.follower[follows.order[np.minimum(slot, max(follows.order.size - 1, 0))]]
+    third = (degree > 0) & (follower >= accounts.employee_accounts)
+    others = np.argsort(accounts.network[accounts.employee_accounts :], kind="stable")
+    others_network = accounts.network[accounts.employee_accounts :][others]
+    others_lo = np.searchsorted(others_network, np.arange(len(NETWORKS)), side="left")
+    others_size = (
+        np.searchsorted(others_network, np.arange(len(NETWORKS)), side="right") - others_lo
+    )
+    k = network[outside]
+    stranger = np.minimum(
+        others_lo[k] + (rng.random(outside.size) * others_size[k]).astype(np.int64),
+        max(others.size - 1, 0),
+    )
+    author = np.where(third, follower, accounts.employee_accounts + others[stranger])
+    ok = third | (others_size[k] > 0)
+    replies_to[outside[ok]] = OUTSIDE
+    reply_author[outside[ok]] = author[ok]
+
+    # Colleagues: one of the last 30 earlier posts on the same network, by someone else.
+    pick = rng.random(colleague.size)
+    target = np.full(colleague.size, -1, dtype=np.int64)
+    for k in range(len(NETWORKS)):
+        mine = np.flatnonzero(network[colleague] == k)
+        on_network = np.flatnonzero(network == k)  # in time order, as posts are
+        earlier = np.searchsorted(posts.at[on_network], posts.at[colleague[mine]], side="left")
+        back = (pick[mine] * np.minimum(earlier, 30)).astype(np.int64)
+        target[mine] = np.where(earlier > 0, on_network[np.maximum(earlier - 1 - back, 0)], -1)
+    ok = target >= 0
+    ok[ok] = posts.employee[target[ok]] != posts.employee[colleague[ok]]
+    replies_to[colleague[ok]] = COLLEAGUE
+    reply_ref[colleague[ok]] = target[ok]
+    reply_author[colleague[ok]] = posts.account[target[ok]]
+
+    # Answers to comments.
+    comments = np.flatnonzero(engagements.kind == COMMENT)
+    comments = comments[rng.random(comments.size) < config.answer_share]
+    at = engagements.at[comments] + _answer_delays(rng, comments.size, config)
+    parent = engagements.post[comments]
+    kept = at < roster.active_until[posts.employee[parent]]
+    comments, at, parent = comments[kept], at[kept], parent[kept]
+    by_time = np.argsort(at, kind="stable")
+    comments, at, parent = comments[by_time], at[by_time], parent[by_time]
+    count = comments.size
+    return _Posts(
+        employee=np.concatenate((posts.employee, posts.employee[parent])),
+        account=np.concatenate((posts.account, posts.account[parent])),
+        at=np.concatenate((posts.at, at)),
+        lang=np.concatenate((posts.lang, posts.lang[parent])),
+        clean=np.concatenate((posts.clean, rng.random(count))),
+        hashtag=np.concatenate((posts.hashtag, np.full(count, -1, dtype=posts.hashtag.dtype))),
+        category=np.concatenate((posts.category, np.full(count, -1, dtype=posts.category.dtype))),
+        slipup=np.concatenate((posts.slipup, np.zeros(count))),
+        prefixed=np.concatenate((posts.prefixed, np.zeros(count, dtype=bool))),
+        campaign=np.concatenate((posts.campaign, np.full(count, -1, dtype=posts.campaign.dtype))),
+        replies_to=np.concatenate((replies_to, np.full(count, ANSWER, dtype=np.int8))),
+        reply_ref=np.concatenate((reply_ref, comments.astype(np.int64))),
+        reply_author=np.concatenate((reply_author, engagements.actor[comments].astype(np.int64))),
+    )
+
+
 # --- the simulation --------------------------------------------------------------------------------
 
 
@@ -637,6 +764,16 @@ class Simulation:
         )
         self._posts, spikes = _build_posts(rng, config, self._roster)
         self._engagements = _build_engagements(rng, config, self._follows, self._posts)
+        # Its own stream, so that the conversations leave the rest of the world as it was.
+        self._posts = _build_replies(
+            np.random.default_rng([config.seed, 11]),
+            config,
+            self._roster,
+            self._accounts,
+            self._follows,
+            self._posts,
+            self._engagements,
+        )
         sampled = self._sampled_index()
         target_network = self._accounts.network[self._follows.target]
         self._follow_events = np.flatnonzero(target_network != sampled)
@@ -907,8 +1044,9 @@ class Simulation:
 
     def _post_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
         posts, campaign_ids = self._posts, self.config.campaign_ids()
+        authors = self._accounts.raw_ids(np.maximum(posts.reply_author[index], 0))
         lines = []
-        for i, stamp in zip(index.tolist(), stamps, strict=True):
+        for i, stamp, author in zip(index.tolist(), stamps, authors, strict=True):
             employee, campaign = int(posts.employee[i]), int(posts.campaign[i])
             event: dict[str, Any] = {
                 "type": "post",
@@ -920,7 +1058,13 @@ class Simulation:
                 "account_id": _handle(employee),
                 "text": self._post_text(i),
                 "lang": LANGS[posts.lang[i]],
+                "kind": "original",
             }
+            replies_to = int(posts.replies_to[i])
+            if replies_to != ORIGINAL:
+                event["kind"] = "reply"
+                event["in_reply_to"] = self._replied_post_id(i, replies_to)
+                event["in_reply_to_author"] = author
             if campaign >= 0:
                 event["url"] = f"https://acme.example/c/{campaign_ids[campaign]}"
                 event["text"] += " " + event["url"]
@@ -931,6 +1075,8 @@ class Simulation:
     def _post_text(self, i: int) -> str:
         posts = self._posts
         lang = LANGS[posts.lang[i]]
+        if posts.replies_to[i] != ORIGINAL:
+            return REPLY_TEMPLATES[lang][int(posts.clean[i] * len(REPLY_TEMPLATES[lang]))]
         clean = CLEAN_TEMPLATES[lang][int(posts.clean[i] * len(CLEAN_TEMPLATES[lang]))]
         category = int(posts.category[i])
         if category < 0:
@@ -942,6 +1088,15 @@ class Simulation:
 
     def _post_id(self, i: int) -> str:
         return f"{self._prefix}-post{i}"
+
+    def _replied_post_id(self, i: int, replies_to: int) -> str:
+        """What reply `i` answers: a comment (`c<engagement>`), a third party's post, a colleague's."""
+        ref = int(self._posts.reply_ref[i])
+        if replies_to == ANSWER:
+            return f"{self._prefix}-c{ref}"
+        if replies_to == COLLEAGUE:
+            return self._post_id(ref)
+        return f"{self._prefix}-t{i}"
 
     def _engagement_lines(self, index: np.ndarray, stamps: list[str]) -> list[bytes]:
         engagements, posts = self._engagements, self._posts
@@ -1203,7 +1358,150 @@ class Simulation:
             "slipups": {"post_ids": post_ids, "by_category": by_category},
             "spikes": spike_truth,
             "employees": {"active": int(active.sum()), "total": config.employees},
+            "conversation": self._conversation_truth(component, with_employee),
+            "until": self._iso(config.seconds),  # where the conversation's windows end
         }
+
+    def _conversation_truth(
+        self, component: np.ndarray, with_employee: np.ndarray
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        """truth["conversation"][window][scope]: what sql/0009_conversation.sql computes.
+
+        Posts and engagements by time in [end - window, end), scoped by the final
+        roster (every employee, active or not; a network: the post's);
+        colleagues are the persons (components of the links >= 0.5) with an
+        employee account. A scope is listed when it has a post or an engagement
+        in the window, or an ambassador. docs/simulator.md gives each field.
+        """
+        config, roster, accounts, posts, g = (
+            self.config,
+            self._roster,
+            self._accounts,
+            self._posts,
+            self._engagements,
+        )
+        post_network = accounts.network[posts.account].astype(np.int64)
+        # Scope columns (department, region, network) of each post and engagement.
+        post_scope = (
+            roster.final_department[posts.employee],
+            roster.region[posts.employee],
+            post_network,
+        )
+        engagement_scope = tuple(column[g.post] for column in post_scope)
+        # A reply answers someone outside when its author is no employee account, nor an
+        # account of a colleague's person (an employee's linked personal account).
+        outside = posts.reply_author >= accounts.employee_accounts
+        outside[outside] = ~with_employee[component[posts.reply_author[outside]]]
+        person = component[g.actor]
+        audience = ~with_employee[person]
+        comment = (g.kind == COMMENT) & audience
+        response = self._response_seconds(comment)
+        employee_networks = ((roster.mask[:, None] >> _BITS) & 1).astype(bool)
+        ambassador = roster.final_active
+        seen = np.zeros(component.max(initial=0) + 1, dtype=bool)
+
+        def distinct(values: np.ndarray) -> int:
+            seen[values] = True
+            count = int(np.count_nonzero(seen))
+            seen[values] = False
+            return count
+
+        scopes: list[tuple[str, int, int]] = [("company", -1, 0)]  # (name, column, value)
+        for column, (kind, names, values) in enumerate(
+            (
+                ("department", config.department_names(), roster.final_department),
+                ("region", config.region_names(), roster.region),
+            )
+        ):
+            present = np.zeros(len(names), dtype=bool)
+            present[values] = True
+            scopes += [(f"{kind}:{names[v]}", column, v) for v in np.flatnonzero(present).tolist()]
+        scopes += [
+            (f"network:{NETWORKS[k]}", 2, k)
+            for k in np.flatnonzero(employee_networks.any(axis=0)).tolist()
+        ]
+
+        truth: dict[str, dict[str, dict[str, int]]] = {}
+        for window, days in CONVERSATION_WINDOWS.items():
+            since = config.seconds - days * DAY
+            post_in = posts.at >= since
+            engagement_in = g.at >= since
+            posted = np.zeros(employee_networks.shape, dtype=bool)
+            posted[posts.employee[post_in], post_network[post_in]] = True
+            by_scope: dict[str, dict[str, int]] = {}
+            for name, column, value in scopes:
+                p, e = post_in, engagement_in
+                if column >= 0:
+                    p = p & (post_scope[column] == value)
+                    e = e & (engagement_scope[column] == value)
+                if column == 2:
+                    ambassadors = ambassador & employee_networks[:, value]
+                    active_ambassadors = ambassadors & posted[:, value]
+                else:
+                    ambassadors = ambassador.copy()
+                    if column == 0:
+                        ambassadors &= roster.final_department == value
+                    elif column == 1:
+                        ambassadors &= roster.region == value
+                    active_ambassadors = ambassadors & posted.any(axis=1)
+                answered = np.sort(response[e & comment])
+                answered = answered[answered >= 0]
+                kinds = np.bincount(g.kind[e], minlength=len(ENGAGEMENT_KINDS))
+                by_scope[name] = {
+                    "posts": int(np.count_nonzero(p)),
+                    "replies_outside": int(np.count_nonzero(p & outside)),
+                    "comments": int(np.count_nonzero(e & comment)),
+                    "answered": int(answered.size),
+                    "median_response_seconds": (
+                        int(answered[answered.size // 2]) if answered.size else 0
+                    ),
+                    "engagements": int(np.count_nonzero(e)),
+                    "engaged_persons": distinct(person[e & audience]),
+                    "likes": int(kinds[ENGAGEMENT_KINDS.index("like")]),
+                    "shares": int(kinds[ENGAGEMENT_KINDS.index("share")]),
+                    "clicks": int(kinds[ENGAGEMENT_KINDS.index("click")]),
+                    "ambassadors": int(np.count_nonzero(ambassadors)),
+                    "active_ambassadors": int(np.count_nonzero(active_ambassadors)),
+                }
+            # Listed like pipeline.warehouse.conversation lists them: with a post or an
+            # engagement in the window, or an ambassador.
+            truth[window] = {
+                name: fields
+                for name, fields in by_scope.items()
+                if fields["posts"] or fields["engagements"] or fields["ambassadors"]
+            }
+        return truth
+
+    def _response_seconds(self, asked: np.ndarray) -> np.ndarray:
+        """Per engagement: seconds to the first answer within 24 h (-1: none, or not `asked`).
+
+        An answer to a comment is any post of the post's employee whose
+        in_reply_to_author is the commenter's account (so on the same network),
+        strictly after the comment and at most 24 h after it.
+        """
+        posts, g = self._posts, self._engagements
+        response = np.full(g.at.size, -1, dtype=np.int64)
+        replies = np.flatnonzero(posts.reply_author >= 0)
+        comments = np.flatnonzero(asked)
+        if not replies.size or not comments.size:
+            return response
+        nodes = len(self._accounts.network)
+        keys, rank = np.unique(
+            posts.employee[replies].astype(np.int64) * nodes + posts.reply_author[replies],
+            return_inverse=True,
+        )
+        span = self.config.seconds + 1  # every time is in [0, seconds)
+        replied = np.sort(rank.astype(np.int64) * span + posts.at[replies])
+        key = posts.employee[g.post[comments]].astype(np.int64) * nodes + g.actor[comments]
+        slot = np.minimum(np.searchsorted(keys, key), keys.size - 1)
+        commented = g.at[comments].astype(np.int64)
+        first = np.searchsorted(replied, slot * span + commented, side="right")
+        found = np.minimum(first, replied.size - 1)
+        delay = replied[found] % span - commented
+        ok = (keys[slot] == key) & (first < replied.size) & (replied[found] // span == slot)
+        ok &= delay <= DAY
+        response[comments[ok]] = delay[ok]
+        return response
 
     def _iso(self, seconds: int) -> str:
         moment = datetime.fromtimestamp(self.config.start.timestamp() + seconds, tz=UTC)
@@ -1234,4 +1532,12 @@ def summary(truth: dict[str, Any]) -> list[str]:
     lines.append(
         f"slip-ups: {len(truth['slipups']['post_ids']):,} ({len(truth['spikes'])} injected spike(s))"
     )
+    talk = truth.get("conversation", {}).get("30d", {}).get("company")
+    if talk:
+        lines.append(
+            f"conversation (last 30 days): {talk['posts']:,} posts, "
+            f"{talk['replies_outside']:,} replies outside, {talk['answered']:,} of "
+            f"{talk['comments']:,} outside comments answered within 24 h "
+            f"(median {talk['median_response_seconds'] / 60:.0f} min)"
+        )
     return lines

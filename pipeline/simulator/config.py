@@ -80,6 +80,12 @@ class SimulationConfig:
     campaign_share: float = 0.12  # share of clean posts that relay a launched campaign
     engagement_rate: float = 0.02  # engagements per follower of the posting account
     engagement_max: int = 500
+    # Conversations: an employee answers comments, and some posts reply to others.
+    answer_share: float = 0.6  # share of comments the post's author answers
+    answer_within_day: float = 0.75  # share of those answers within 24 h; the rest later
+    answer_median_hours: float = 3.0  # median delay of the answers within 24 h
+    outside_reply_share: float = 0.15  # of clean originals: a reply to a third party
+    colleague_reply_share: float = 0.05  # of clean originals: a reply to a colleague's post
     invalid_rate: float = 0.0
     duplicate_rate: float = 0.0
 
@@ -94,9 +100,23 @@ class SimulationConfig:
             raise ValueError("departments and regions must be at least 1")
         if self.sampled_network is not None and self.sampled_network not in NETWORKS:
             raise ValueError(f"sampled_network must be one of {', '.join(NETWORKS)} or None")
-        for name in ("sample_rate", "unfollow_rate", "link_rate", "slipup_rate", "invalid_rate"):
+        for name in (
+            "sample_rate",
+            "unfollow_rate",
+            "link_rate",
+            "slipup_rate",
+            "invalid_rate",
+            "answer_share",
+            "answer_within_day",
+            "outside_reply_share",
+            "colleague_reply_share",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if self.outside_reply_share + self.colleague_reply_share > 1.0:
+            raise ValueError("outside_reply_share + colleague_reply_share must not exceed 1")
+        if self.answer_median_hours <= 0:
+            raise ValueError("answer_median_hours must be positive")
         if self.duplicate_rate < 0 or self.spikes < 0 or self.campaigns < 0:
             raise ValueError("duplicate_rate, spikes and campaigns must not be negative")
 

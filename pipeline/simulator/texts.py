@@ -118,6 +118,30 @@ CLEAN_TEMPLATES: dict[str, list[str]] = {
         "Dix ans de notre programme d'apprentissage, ça se fête !",
     ],
 }
+# What an employee writes in a reply: to a comment, a third party's post or a
+# colleague's. Clean, like CLEAN_TEMPLATES: replies are never slip-ups.
+REPLY_TEMPLATES: dict[str, list[str]] = {
+    "en": [
+        "Thanks a lot, glad it was useful!",
+        "Great question, the recording will be online next week.",
+        "Thank you for the kind words, I will pass them on to the team.",
+        "Good point, we are looking into it.",
+        "Happy to help, the documentation has a section on this.",
+        "Agreed, it was a great session.",
+        "Thanks for sharing, a very interesting read.",
+        "See you at the next meetup then!",
+    ],
+    "fr": [
+        "Merci beaucoup, ravi que ça vous ait servi !",
+        "Bonne question, l'enregistrement sera en ligne la semaine prochaine.",
+        "Merci pour ce retour, je transmets à l'équipe.",
+        "Bien vu, on regarde ça.",
+        "Avec plaisir, la documentation a une section sur ce sujet.",
+        "Tout à fait d'accord, une très belle session.",
+        "Merci du partage, très intéressant.",
+        "Rendez-vous au prochain meetup alors !",
+    ],
+}
 LANGS = ("en", "fr")
 
 # The kinds of invalid line `--invalid-rate` mixes in, and the dead-letter
