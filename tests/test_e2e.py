@@ -52,22 +52,6 @@ def scopes_by_name(rows: list[Any]) -> dict[str, ScopeMetrics]:
     }
 
 
-CONVERSATION_FIELDS = (
-    "posts",
-    "replies_outside",
-    "comments",
-    "answered",
-    "median_response_seconds",
-    "engagements",
-    "engaged_persons",
-    "likes",
-    "shares",
-    "clicks",
-    "ambassadors",
-    "active_ambassadors",
-)
-
-
 def check_conversation(client: Any, truth: dict[str, Any]) -> None:
     """Every conversation metric of every scope and window equals the simulator's truth."""
     end = datetime.fromisoformat(truth["until"].replace("Z", "+00:00"))
@@ -76,7 +60,7 @@ def check_conversation(client: Any, truth: dict[str, Any]) -> None:
         listed = {name: c for name, c in got.items() if not name.startswith("employee:")}
         assert set(listed) == set(expected_scopes), window
         for name, expected in expected_scopes.items():
-            figures = {field: getattr(listed[name], field) for field in CONVERSATION_FIELDS}
+            figures = {field: getattr(listed[name], field) for field in expected}
             assert figures == expected, (window, name)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -14,6 +16,8 @@ from pipeline.settings import Settings
 from schemas.metrics import MetricRow
 
 if TYPE_CHECKING:
+    from clickhouse_driver import Client
+
     from pipeline.conversation import Conversation
 
 
@@ -135,18 +139,26 @@ def conversation(settings: Settings, days: int, as_json: bool) -> None:
 
 def _conversation(settings: Settings, days: int) -> dict[str, Conversation] | None:
     """Every scope's conversation over the data's last `days` days; None before any data."""
+    from pipeline.warehouse.conversation import conversation, data_end
+
+    with _clickhouse(settings, "the conversation") as client:
+        end = data_end(client.execute)
+        return None if end is None else conversation(client.execute, end, days)
+
+
+@contextlib.contextmanager
+def _clickhouse(settings: Settings, what: str) -> Iterator[Client]:
+    """A client; a ClickHouse that cannot be read is a clear error naming `what` was read."""
     from clickhouse_driver.errors import Error
 
     from pipeline import warehouse
-    from pipeline.warehouse.conversation import conversation, data_end
 
     client = warehouse.client(settings)
     try:
-        end = data_end(client.execute)
-        return None if end is None else conversation(client.execute, end, days)
+        yield client
     except (Error, OSError, EOFError) as exc:
         raise click.ClickException(
-            f"cannot read the conversation from ClickHouse ({str(exc).splitlines()[0]}); "
+            f"cannot read {what} from ClickHouse ({str(exc).splitlines()[0]}); "
             "are the services up and migrated? (`chorus services up`, `chorus db migrate`)"
         ) from exc
     finally:
@@ -154,20 +166,10 @@ def _conversation(settings: Settings, days: int) -> dict[str, Conversation] | No
 
 
 def _rows_from_clickhouse(settings: Settings) -> list[MetricRow]:
-    from clickhouse_driver.errors import Error
-
     from pipeline import warehouse
 
-    client = warehouse.client(settings)
-    try:
+    with _clickhouse(settings, "the snapshots") as client:
         rows = warehouse.latest_snapshot_rows(client)
-    except (Error, OSError, EOFError) as exc:
-        raise click.ClickException(
-            f"cannot read the snapshots from ClickHouse ({str(exc).splitlines()[0]}); "
-            "are the services up and migrated? (`chorus services up`, `chorus db migrate`)"
-        ) from exc
-    finally:
-        client.disconnect()
     if not rows:
         raise click.ClickException("no audience snapshot in ClickHouse yet: is the worker running?")
     return rows
