@@ -4,6 +4,7 @@ on current ClickHouse (chdb) and on the local 18.16 server alike."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -257,3 +258,64 @@ def test_the_conversation_headline_says_it_in_two_lines() -> None:
         "Engaged community: 400 distinct persons (4.0% of the true community) behind 900 "
         "engagements; 15 of 20 ambassadors posted.",
     ]
+
+
+@pytest.mark.clickhouse
+def test_the_commands_tell_the_conversation(clickhouse: Any) -> None:
+    import json
+    import os
+
+    from click.testing import CliRunner
+
+    from pipeline.cli.main import cli
+    from schemas.metrics import EmployeeReach, ScopeMetrics
+    from tests.test_warehouse import ServerEngine
+
+    def scope(kind: str, name: str, persons: int) -> ScopeMetrics:
+        return ScopeMetrics(
+            snapshot_id="s1",
+            taken_at=T0,
+            scope_kind=kind,  # type: ignore[arg-type]
+            scope=name,
+            employees=2,
+            naive_reach=persons * 2,
+            distinct_accounts=persons,
+            distinct_persons=persons,
+            estimated_persons=float(persons),
+            ci_low=float(persons),
+            ci_high=float(persons),
+        )
+
+    def reach(employee_id: str, exclusive: int) -> EmployeeReach:
+        return EmployeeReach(
+            snapshot_id="s1",
+            taken_at=T0,
+            employee_id=employee_id,
+            department="Sales",
+            region="EMEA",
+            naive_followers=10,
+            followers=10,
+            exclusive_followers=exclusive,
+            cluster=-1,
+            top_overlaps=[],
+        )
+
+    server = ServerEngine(clickhouse)
+    warehouse.Migrator(server.run, warehouse.load_migrations()).migrate()
+    snapshot = [scope("company", "", 100), scope("network", "mastodon", 100)]
+    server.insert([*facts(), *snapshot, reach("e1", 7), reach("e2", 9)])
+    env = {**os.environ, "CHORUS_CLICKHOUSE_DATABASE": server.database}
+    report = CliRunner().invoke(cli, ["audience", "report"], env=env)
+    assert report.exit_code == 0, report.output
+    lines = report.output.splitlines()
+    assert lines[1].startswith("True community 100 persons")
+    assert lines[2].startswith("Conversation (30 days): 50% of 6 posts answer someone outside")
+    assert lines[3].startswith("Engaged community: 3 distinct persons (3.0% of the true community)")
+
+    talk = CliRunner().invoke(cli, ["audience", "conversation", "--json"], env=env)
+    assert talk.exit_code == 0, talk.output
+    document = json.loads(talk.output)
+    assert document["scopes"]["company"]["answered"] == 1
+    assert [leader["employee_id"] for leader in document["leaderboard"]] == ["e2", "e1"]
+    value = document["earned_media_value"]
+    assert value["naive"] > value["deduplicated"] > 0

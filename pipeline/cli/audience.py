@@ -117,7 +117,7 @@ def conversation(settings: Settings, days: int, as_json: bool) -> None:
     click.echo("")
     click.echo(
         f"{'scope':28} {'posts':>7} {'outside':>8} {'comments':>9} {'answered':>9} "
-        f"{'median':>8} {'engaged':>9} {'active':>11}"
+        f"{'median':>8} {'engaged':>9} {'active':>11} {'shares/post':>11} {'likes/post':>10}"
     )
     for name, c in sorted(talk.items()):
         if name.startswith("employee:"):
@@ -125,7 +125,8 @@ def conversation(settings: Settings, days: int, as_json: bool) -> None:
         click.echo(
             f"{name[:28]:28} {c.posts:>7,} {c.conversation_share:>8.0%} {c.comments:>9,} "
             f"{c.response_rate:>9.0%} {c.median_response_seconds / 3600:>7.1f}h "
-            f"{c.engaged_persons:>9,} {c.active_ambassadors:>5,}/{c.ambassadors:<5,}"
+            f"{c.engaged_persons:>9,} {c.active_ambassadors:>5,}/{c.ambassadors:<5,} "
+            f"{c.amplification:>11.2f} {c.applause:>10.2f}"
         )
     click.echo("")
     click.echo("Leaderboard: the audience only they bring, then how much they converse")
