@@ -60,10 +60,6 @@ class Conversation:
         """Likes per post."""
         return self.likes / self.posts if self.posts else 0.0
 
-    @property
-    def active_share(self) -> float:
-        return self.active_ambassadors / self.ambassadors if self.ambassadors else 0.0
-
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline.settings import Settings
+from pipeline.sources.config import NETWORKS
 
 if TYPE_CHECKING:
     from pipeline.sources.config import ConnectorsConfig
-
-NETWORKS = ("mastodon", "bluesky", "x", "linkedin")
 
 
 @click.command("connect")

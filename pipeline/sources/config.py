@@ -93,7 +93,7 @@ class ConnectorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     linkedin: ArchiveConfig | None = None
 
 
-NETWORKS = ("mastodon", "bluesky", "x", "linkedin")
+NETWORKS = ("mastodon", "bluesky", "x", "linkedin")  # the sections, and `chorus connect`'s choices
 
 
 def load(path: Path) -> ConnectorsConfig:
