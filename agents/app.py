@@ -26,7 +26,6 @@ in `pipeline/`; the Kafka and faust machinery they share is `agents/kafka/`.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Any
 
@@ -34,8 +33,8 @@ import faust
 
 from agents import audience, ingest, monitor, notify, sink
 from agents.kafka.admin import consumed_topics
-from agents.kafka.lag import LagProbe
-from pipeline.observability import CONSUMER_LAG, exposition
+from agents.kafka.lag import LagGauge, LagProbe
+from pipeline.observability import exposition
 from pipeline.settings import Settings
 from pipeline.topology import MAX_MESSAGE_BYTES, TOPICS
 
@@ -98,14 +97,8 @@ def _observe(app: faust.App, settings: Settings) -> None:
         body, content_type = exposition()
         return web.bytes(body, content_type=content_type)
 
-    probe: list[LagProbe] = []
-
-    @app.timer(15.0, name="consumer-lag")
-    async def measure_lag() -> None:
-        if not probe:
-            probe.append(LagProbe(settings, consumed_topics(settings)))
-        for topic, lag in (await asyncio.to_thread(probe[0].lag)).items():
-            CONSUMER_LAG.labels(topic).set(lag)
+    gauge = LagGauge(lambda: LagProbe(settings, consumed_topics(settings)))
+    app.timer(15.0, name="consumer-lag")(gauge.refresh)
 
 
 def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | ssl.SSLContext | None:

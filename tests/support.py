@@ -60,6 +60,9 @@ class Worker:
             time.sleep(0.2)
         raise RuntimeError(f"the worker was not ready in {timeout}s; see {self.log}")
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def log_excerpt(self, warnings: int = 40, last: int = 15) -> str:
         """Its last WARNING and ERROR lines, then its last lines."""
         if not self.log.exists():

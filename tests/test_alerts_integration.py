@@ -42,7 +42,7 @@ def test_a_spike_reaches_the_webhook_once_firing_once_resolved_past_a_dead_webho
         warehouse.migrator(worker.settings).migrate()
         worker.start()
         produce(worker.settings, company.lines)
-        wait_until_processed(worker.settings)
+        wait_until_processed(worker.settings, watched=[worker])
 
         def spike_alerts() -> list[dict[str, Any]]:
             return [

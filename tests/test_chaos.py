@@ -158,7 +158,7 @@ def wait_until_read(settings: Settings, total: int, share: float, timeout: float
 def settle(worker: Worker, company: Company, stream: Stream, figures: Figures) -> None:
     """After the fault: the rest of the stream sent and processed, then checked against the truth."""
     sent = stream.join()
-    wait_until_processed(worker.settings)
+    wait_until_processed(worker.settings, watched=[worker])
     measure(worker.settings, company, sent, figures)
     check_against_truth(worker.settings, company.truth)
 
@@ -285,7 +285,7 @@ def test_alerts_to_a_webhook_that_is_down_are_reported_failed_and_stall_nothing(
         wait_for(lambda: bool(late.bodies), 60, "the retried alert at the webhook that came back")
         figures.recoveries.append(time.monotonic() - back)
         sent = stream.join()
-        wait_until_processed(worker.settings)
+        wait_until_processed(worker.settings, watched=[worker])
         alert_ids = stored_alert_ids(worker.settings)
         wait_for(
             lambda: {body["alert_id"] for body in late.bodies} == alert_ids,

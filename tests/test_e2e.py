@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,18 @@ TABLE_OF_TYPE = {
 }
 
 
-def wait_until_processed(settings: Settings, timeout: float = 300) -> None:
+def wait_until_processed(
+    settings: Settings, timeout: float = 300, watched: Sequence[Worker] = ()
+) -> None:
+    """Until every topic is processed; at once if a watched worker died, not at the timeout."""
     probe = LagProbe(settings, consumed_topics(settings))
     try:
-        processed(probe, settings.snapshot_seconds, timeout)
+        processed(
+            probe,
+            settings.snapshot_seconds,
+            timeout,
+            alive=lambda: all(worker.running() for worker in watched),
+        )
     finally:
         probe.close()
 
@@ -148,5 +157,5 @@ def test_a_simulated_company_through_the_whole_pipeline(
         check=True,
         capture_output=True,
     )
-    wait_until_processed(worker.settings)
+    wait_until_processed(worker.settings, watched=[worker])
     check_against_truth(worker.settings, truth)

@@ -117,7 +117,9 @@ def test_a_hostile_corpus_loses_no_valid_event_and_stalls_nothing(
     warehouse.migrator(worker.settings).migrate()
     worker.start()
     produce(worker.settings, lines)
-    wait_until_processed(worker.settings)  # every partition of every topic to its end
+    wait_until_processed(
+        worker.settings, watched=[worker]
+    )  # every partition of every topic to its end
     assert worker.process is not None and worker.process.poll() is None, worker.log_excerpt()
 
     client = warehouse.client(worker.settings)

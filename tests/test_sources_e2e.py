@@ -234,7 +234,7 @@ account_id = "{linkedin.account_id}"
         assert live.returncode == 0, err
         assert "sent 3 events (3 follow)" in out
 
-    wait_until_processed(worker.settings)
+    wait_until_processed(worker.settings, watched=[worker])
 
     mastodon = {f"f{i}@{DOMAIN}" if i < 150 else f"r{i}@other.social" for i in range(160)}
     bluesky = {"did:plc:seven", "did:plc:eight", "did:plc:live1"} | {

@@ -6,13 +6,19 @@ of zero on every topic), and the worker's metrics report it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
+from pipeline.observability import CONSUMER_LAG
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=tuple[str, int])  # a (topic, partition) of any client library
 
@@ -70,6 +76,33 @@ class LagProbe:
     def close(self) -> None:
         self.consumer.close()
         self.admin.close()
+
+
+class LagGauge:
+    """The worker's `chorus_consumer_lag` gauge, refreshed by a timer.
+
+    An exception in a faust timer crashes the worker: a broker that is restarting
+    (its group coordinator still loading, say) costs one reading, and the next one
+    opens a new client.
+    """
+
+    def __init__(self, open_probe: Callable[[], LagProbe]) -> None:
+        self.open_probe = open_probe
+        self.probe: LagProbe | None = None
+
+    async def refresh(self) -> None:
+        try:
+            if self.probe is None:
+                self.probe = await asyncio.to_thread(self.open_probe)
+            lag = await asyncio.to_thread(self.probe.lag)
+        except (KafkaError, OSError) as exc:
+            log.warning("consumer lag not measured this time: %r", exc)
+            if self.probe is not None:
+                probe, self.probe = self.probe, None
+                await asyncio.to_thread(probe.close)
+            return
+        for topic, behind in lag.items():
+            CONSUMER_LAG.labels(topic).set(behind)
 
 
 def wait_until_processed(
