@@ -45,6 +45,7 @@ from schemas.metrics import (
     EmployeeReach,
     ScopeMetrics,
 )
+from schemas.review import ReviewAction
 from schemas.slipups import Alert, AlertDelivery, SlipUp
 
 MAX_MESSAGE_BYTES = 8 << 20
@@ -203,6 +204,15 @@ TOPICS: tuple[Topic, ...] = (
         key="alert_id",
         readers=("sink",),
         about="how each webhook delivery ended",
+    ),
+    Topic(
+        "review_actions",
+        {ReviewAction: "review_actions"},
+        Partitioning.ONE,
+        key="flag_id",
+        readers=("sink",),
+        kept_for_ever=True,
+        about="the communications team's actions on flags; the workspace is rebuilt from them",
     ),
     Topic(
         "metrics",
