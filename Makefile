@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 CHORUS := $(BIN)/chorus
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: demo test lint format lock services-up services-down clean
 
@@ -31,15 +32,16 @@ lock: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(CHORUS) demo
 
-# Debian's chromium renders the dashboard in the browser test.
-$(CHROMIUM):
+# Debian's chromium renders the dashboard, and its chromedriver lets Selenium drive
+# the workspace, in the browser tests (the two packages come in matching versions).
+$(CHROMIUM) $(CHROMEDRIVER):
 	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	else \
-		echo "the browser test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+		echo "the browser tests need Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver" >&2; exit 1; \
 	fi
 
-test: $(VENV)/.installed $(CHROMIUM) lint
+test: $(VENV)/.installed $(CHROMIUM) $(CHROMEDRIVER) lint
 	$(CHORUS) services run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -174,6 +174,47 @@ class Settings:
         "*=0.8,linkedin=5",
         "price of a click per network (`*`: any other) for the earned media value",
     )
+    workspace_host: str = setting(
+        "CHORUS_WORKSPACE_HOST",
+        "127.0.0.1",
+        "interface the workspace (review queue and dashboard) listens on",
+    )
+    workspace_port: int = setting("CHORUS_WORKSPACE_PORT", 8050, "workspace web port")
+    users_file: str = setting(
+        "CHORUS_USERS_FILE",
+        "",
+        "workspace accounts (`chorus users`); empty: users.json in CHORUS_STATE_DIR",
+    )
+    session_hours: float = setting(
+        "CHORUS_SESSION_HOURS", 12.0, "a workspace session ends after this long without use"
+    )
+    secure_cookies: bool = setting(
+        "CHORUS_SECURE_COOKIES",
+        True,
+        "session cookies only over HTTPS (browsers count http://127.0.0.1 as secure too); "
+        "production refuses false",
+    )
+    trusted_proxies: str = setting(
+        "CHORUS_TRUSTED_PROXIES",
+        "",
+        "single sign-on: addresses or networks (CIDR) of the reverse proxies whose identity "
+        "header is believed; empty: log in with a password",
+    )
+    identity_header: str = setting(
+        "CHORUS_IDENTITY_HEADER",
+        "X-Forwarded-User",
+        "single sign-on: the header in which a trusted proxy names the user",
+    )
+    spot_check_share: float = setting(
+        "CHORUS_SPOT_CHECK_SHARE",
+        0.01,
+        "share of unflagged posts that enter the review queue as spot checks (recall)",
+    )
+    review_retention_days: int = setting(
+        "CHORUS_REVIEW_RETENTION_DAYS",
+        1096,
+        "days flags and their review trail are kept (3 years: SEC rule 17a-4's minimum)",
+    )
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +238,14 @@ class Settings:
                     f"{f.metadata['env']}={getattr(self, f.name)!r} is not one of "
                     f"{', '.join(choices)}"
                 )
+        if self.environment == "production" and not self.secure_cookies:
+            raise ValueError("CHORUS_SECURE_COOKIES=false is refused in production")
+        if not 0 <= self.spot_check_share <= 1:
+            raise ValueError(f"CHORUS_SPOT_CHECK_SHARE={self.spot_check_share} is not a share")
+
+    @property
+    def users_path(self) -> Path:
+        return Path(self.users_file) if self.users_file else self.state_dir / "users.json"
 
     @property
     def bootstrap_servers(self) -> str:

@@ -10,7 +10,7 @@ from pipeline.topology import TOPICS, Partitioning, Topic, read_by, route_of
 from schemas.events import EVENT_TYPES
 
 # Sub-packages of `pipeline/` on the operator side: they may drive Kafka (CLI, demo, services).
-OPERATOR_SIDE = ("cli", "services", "demo", "dashboard")
+OPERATOR_SIDE = ("cli", "services", "demo", "dashboard", "workspace")
 KAFKA_CLIENTS = ("faust", "aiokafka", "kafka", "mode", "agents")
 
 

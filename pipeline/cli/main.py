@@ -16,12 +16,14 @@ from pipeline.cli import (
     alerts,
     audience,
     bench,
+    coach,
     connect,
     dashboard,
     db,
     policy,
     services,
     simulate,
+    workspace,
 )
 from pipeline.services.local import ServiceError
 from pipeline.settings import Settings
@@ -102,12 +104,22 @@ def demo(settings: Settings) -> None:
     story.run(settings, click.echo)
 
 
-for group in (services.group, db.group, audience.group, policy.group, alerts.group):
+for group in (
+    services.group,
+    db.group,
+    audience.group,
+    policy.group,
+    alerts.group,
+    coach.group,
+    workspace.users,
+    workspace.review,
+):
     cli.add_command(group)
 cli.add_command(simulate.command)
 cli.add_command(bench.command)
 cli.add_command(dashboard.command)
 cli.add_command(connect.command)
+cli.add_command(workspace.workspace)
 
 
 def main() -> None:

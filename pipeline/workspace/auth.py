@@ -1,0 +1,117 @@
+"""Who is asking: server-side sessions, CSRF tokens, login throttling, and the trusted SSO proxy.
+
+Sessions live in the server's memory, keyed by a random token in a Secure,
+HttpOnly, SameSite=Strict cookie: nothing about the user is in the cookie, and
+a restart logs everyone out (the workspace is a few people's tool, not a
+public site). Each session has its own CSRF token, which every form carries
+and every state-changing request must match. Behind a single sign-on proxy the
+proxy's identity header is believed only when the request comes from one of
+`CHORUS_TRUSTED_PROXIES`; anyone else sending it gets the login page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+COOKIE = "chorus_session"
+MAX_FAILURES_PER_NAME = 5  # within THROTTLE_SECONDS, then that name waits
+MAX_FAILURES_PER_ADDRESS = 20  # within THROTTLE_SECONDS, then that address waits
+THROTTLE_SECONDS = 15 * 60
+
+
+@dataclass
+class Session:
+    token: str
+    user: str
+    csrf: str
+    last_used: float
+
+
+@dataclass
+class Sessions:
+    """Live sessions; one ends after `idle_seconds` without a request, or at logout."""
+
+    idle_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    _by_token: dict[str, Session] = field(default_factory=dict)
+
+    def start(self, user: str) -> Session:
+        session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), self.clock())
+        self._by_token[session.token] = session
+        return session
+
+    def get(self, token: str | None) -> Session | None:
+        session = self._by_token.get(token or "")
+        if session is None:
+            return None
+        now = self.clock()
+        if now - session.last_used > self.idle_seconds:
+            del self._by_token[session.token]
+            return None
+        session.last_used = now
+        return session
+
+    def end(self, token: str) -> None:
+        self._by_token.pop(token, None)
+
+
+def csrf_ok(session: Session, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(session.csrf.encode(), sent.encode())
+
+
+@dataclass
+class LoginThrottle:
+    """Failed logins per name and per address in the last `THROTTLE_SECONDS`."""
+
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+
+    def wait_seconds(self, name: str, address: str) -> float:
+        """How long before this name or address may try again (0: now)."""
+        now = self.clock()
+        waits = [0.0]
+        for key, limit in (
+            (f"name:{name}", MAX_FAILURES_PER_NAME),
+            (f"addr:{address}", MAX_FAILURES_PER_ADDRESS),
+        ):
+            recent = self._recent(key, now)
+            if len(recent) >= limit:
+                waits.append(recent[-limit] + THROTTLE_SECONDS - now)
+        return max(waits)
+
+    def failed(self, name: str, address: str) -> None:
+        for key in (f"name:{name}", f"addr:{address}"):
+            self._failures.setdefault(key, deque()).append(self.clock())
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key, deque())
+        while times and now - times[0] > THROTTLE_SECONDS:
+            times.popleft()
+        return times
+
+
+class TrustedProxies:
+    """The reverse proxies whose identity header names the user (`CHORUS_TRUSTED_PROXIES`)."""
+
+    def __init__(self, spec: str) -> None:
+        self.networks = [
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in spec.split(",")
+            if part.strip()
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def trusts(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
