@@ -1,8 +1,7 @@
-"""`chorus dashboard`: the executive dashboard, as a self-contained file or served live."""
+"""`chorus dashboard`: the executive dashboard, as a self-contained file or served live (behind the workspace's login)."""
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import click
@@ -16,9 +15,13 @@ from pipeline.settings import Settings
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the page here (one file, opens offline).",
 )
-@click.option("--serve", is_flag=True, help="Serve the page live from ClickHouse.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
-@click.option("--port", default=8050, show_default=True, help="Port to serve on.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Serve the page live from ClickHouse, in the workspace (viewers log in; see `chorus users`).",
+)
+@click.option("--host", help="Address to serve on (default: CHORUS_WORKSPACE_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: CHORUS_WORKSPACE_PORT, 8050).")
 @click.option(
     "--refresh",
     default=30,
@@ -27,14 +30,17 @@ from pipeline.settings import Settings
 )
 @click.pass_obj
 def command(
-    settings: Settings, out: Path | None, serve: bool, host: str, port: int, refresh: int
+    settings: Settings,
+    out: Path | None,
+    serve: bool,
+    host: str | None,
+    port: int | None,
+    refresh: int,
 ) -> None:
     """True vs naive reach, the conversation, campaigns, coverage, departments, leaderboard, slip-ups."""
     if out is None and not serve:
         raise click.UsageError("say where the dashboard goes: --out FILE.html and/or --serve")
     from pipeline.dashboard import WarehouseUnavailable, write_dashboard
-    from pipeline.dashboard.data import read_dashboard
-    from pipeline.dashboard.server import make_server
 
     if out is not None:
         try:
@@ -42,11 +48,6 @@ def command(
         except WarehouseUnavailable as exc:
             raise click.ClickException(str(exc)) from exc
     if serve:
-        server = make_server(partial(read_dashboard, settings), host, port, refresh_seconds=refresh)
-        click.echo(f"dashboard on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        from pipeline.cli.workspace import serve_workspace
+
+        serve_workspace(settings, host, port, refresh)

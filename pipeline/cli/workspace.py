@@ -15,9 +15,14 @@ ROLE_CHOICE = click.Choice(["viewer", "reviewer", "admin"])
 @click.command("workspace")
 @click.option("--host", help="Address to serve on (default: CHORUS_WORKSPACE_HOST, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default: CHORUS_WORKSPACE_PORT, 8050).")
+@click.option("--refresh", default=30, show_default=True, help="Seconds between dashboard reloads.")
 @click.pass_obj
-def workspace(settings: Settings, host: str | None, port: int | None) -> None:
+def workspace(settings: Settings, host: str | None, port: int | None, refresh: int) -> None:
     """The review queue, spot checks, employees' histories, the policy's figures and the dashboard."""
+    serve_workspace(settings, host, port, refresh)
+
+
+def serve_workspace(settings: Settings, host: str | None, port: int | None, refresh: int) -> None:
     from pipeline.workspace.serve import serve
 
     if not settings.users_path.exists():
@@ -25,7 +30,13 @@ def workspace(settings: Settings, host: str | None, port: int | None) -> None:
             f"no workspace accounts yet ({settings.users_path}): "
             "add one with `chorus users add NAME --role admin`"
         )
-    serve(settings, host or settings.workspace_host, port or settings.workspace_port, click.echo)
+    serve(
+        settings,
+        host or settings.workspace_host,
+        port or settings.workspace_port,
+        click.echo,
+        refresh_seconds=refresh,
+    )
 
 
 @click.group("users")

@@ -2,7 +2,7 @@
 coverage, who brings new audience, the leaderboard, the earned media value, slip-ups.
 
 `data` reads ClickHouse into a plain `Dashboard`, `render` draws it as one
-HTML page with plotly, `server` serves that page live. `chorus dashboard`
+HTML page with plotly (the workspace serves it live, behind its login). `chorus dashboard`
 (pipeline/cli/dashboard.py) and `make demo` write it with `write_dashboard`.
 """
 
