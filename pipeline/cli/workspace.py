@@ -134,7 +134,7 @@ def review() -> None:
 def export(settings: Settings, since: date, fmt: str, out: Path) -> None:
     """Flags since DATE and every action on them, one file each (CSV or Parquet)."""
     from pipeline import warehouse
-    from pipeline.warehouse.review_export import export_trail
+    from pipeline.warehouse.review_archive import export_trail
 
     client = warehouse.client(settings)
     try:
@@ -142,3 +142,23 @@ def export(settings: Settings, since: date, fmt: str, out: Path) -> None:
             click.echo(f"{rows:,} rows -> {path}")
     finally:
         client.disconnect()
+
+
+@review.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
+@click.pass_obj
+def purge(settings: Settings, dry_run: bool) -> None:
+    """Delete flags and their trail older than CHORUS_REVIEW_RETENTION_DAYS (run it daily)."""
+    from pipeline import warehouse
+    from pipeline.warehouse.review_archive import purge as purge_old
+
+    client = warehouse.client(settings)
+    try:
+        counts = purge_old(client.execute, settings.review_retention_days, dry_run)
+    finally:
+        client.disconnect()
+    verb = "would delete" if dry_run else "deleted"
+    for table, rows in counts.items():
+        click.echo(
+            f"{table}: {verb} {rows:,} rows older than {settings.review_retention_days} days"
+        )
