@@ -214,9 +214,9 @@ class PolicyCounts:
     flagged_posts: int
     spot_fine: int
     spot_missed: dict[str, int]  # category -> missed slip-ups found by spot checks
-    dismissed_phrases: list[
-        tuple[str, str]
-    ]  # (rule, excerpt) of flags dismissed as false positives
+    # (rule, excerpt) of the flags dismissed as false positives
+    dismissed_phrases: list[tuple[str, str]]
+    flag_verdicts: list[tuple[str, str, str]]  # (post_id, status, reason) of every reviewed flag
 
 
 def policy_counts(run: Run) -> PolicyCounts:
@@ -244,4 +244,10 @@ def policy_counts(run: Run) -> PolicyCounts:
             "FROM review_status WHERE status = 'dismissed' AND reason = 'false_positive')"
         )
     ]
-    return PolicyCounts(rules, int(posts), int(flagged), fine, missed, dismissed)
+    verdicts = [
+        (post_id, status, reason)
+        for post_id, status, reason in run(
+            "SELECT post_id, status, reason FROM review_status WHERE flag_kind = 'flag'"
+        )
+    ]
+    return PolicyCounts(rules, int(posts), int(flagged), fine, missed, dismissed, verdicts)

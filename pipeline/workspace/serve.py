@@ -78,7 +78,7 @@ async def build(
         spot_check_share=settings.spot_check_share,
         policy=policy,
         dashboard_page=dashboard_page,
-        policy_page=lambda run: policy_figures(run, policy_path),
+        policy_page=lambda run: policy_figures(run, policy_path, policy),
         allow=lambda rule, phrase: allow_phrase(policy_path, rule, phrase),
     )
     return create_app(workspace), review_log
