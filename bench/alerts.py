@@ -13,13 +13,19 @@ cut at 30 min) from the start: an incident starts sharply, like a thread that
 catches fire or a leak that is reshared. `uniform` spreads them evenly over the
 30 minutes, the hardest case: only ~4 of the 12 fall in the first two windows.
 
-Figures:
-- `detected_within_2_windows`: share of incidents with a `firing` alert, in a scope
-  that contains the burst, raised by a slip-up at most two windows (10 min) after
-  the burst's first post (the detector fires as soon as a count is significant);
-- `detected_at_all`: with a firing alert whose window overlaps the burst;
-- `false_incidents_per_scope_month_max`: the worst scope's false incidents (no
-  injected burst in that scope around that time) per 30 simulated days.
+An alerted incident matches a burst when one of its scopes (all that joined it,
+as its `resolved` alert lists them) contains the burst and its opening window
+overlaps the burst. Figures:
+- `detected_within_2_windows`: share of bursts with a matching incident whose
+  `firing` alert was raised by a slip-up at most two windows (10 min) after the
+  burst's first post (the detector fires as soon as a count is significant);
+- `detected_at_all`: share of bursts with a matching incident;
+- `false_incidents_per_scope_month_max`: the worst scope's false incidents (that
+  match no burst; counted in the scope that opened them) per 30 simulated days;
+- `notifications_per_injected_incident`: `firing` alerts (what a team inbox gets,
+  false incidents included) per injected burst; `notifications` counts both kinds;
+- `scopes_per_incident_mean`: scopes an incident groups, which without grouping
+  would each have sent their own notification.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.policy import slipup_id
-from pipeline.slipups.spikes import Scope, SpikeConfig, SpikeDetector
-from schemas.slipups import Alert, SlipUp
+from pipeline.slipups.spikes import Scope, SpikeConfig, SpikeDetector, scope_name
+from schemas.slipups import SlipUp
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 NETWORKS = ("linkedin", "x", "instagram", "facebook", "mastodon")
@@ -54,13 +60,15 @@ class Burst:
     category: str
     networks: frozenset[str]
 
-    def scopes(self) -> set[Scope]:
-        return {
+    def scopes(self) -> set[str]:
+        """`Alert.scopes` names of the scopes the burst is in."""
+        scopes: set[Scope] = {
             ("company", "all"),
             ("department", self.department),
             ("category", self.category),
             *(("network", network) for network in self.networks),
         }
+        return {scope_name(scope) for scope in scopes}
 
 
 def _slipup(rng: random.Random, post: int, at: datetime, department: str, category: str) -> SlipUp:
@@ -137,27 +145,27 @@ def generate(
 def evaluate(seed: int, args: argparse.Namespace, config: SpikeConfig) -> dict[str, Any]:
     stream, bursts = generate(seed, args.days, args.bursts, args.departments, args.shape)
     detector = SpikeDetector(config)
-    fired: list[
-        tuple[Alert, datetime]
-    ] = []  # firing alert, event time of the slip-up that fired it
-    resolved = 0
-    for slipup in stream:
-        for alert in detector.observe(slipup):
-            if alert.status == "firing":
-                fired.append((alert, slipup.occurred_at))
-            else:
-                resolved += 1
-    for alert in detector.advance(START + timedelta(days=args.days + 1)):
-        resolved += alert.status == "resolved"
+    # Each alert with the event time it was raised at: the slip-up's, or the watermark's.
+    alerts = [
+        (alert, slipup.occurred_at) for slipup in stream for alert in detector.observe(slipup)
+    ]
+    end = START + timedelta(days=args.days + 1)
+    alerts += [(alert, end) for alert in detector.advance(end)]
+    fired = [(alert, at) for alert, at in alerts if alert.status == "firing"]
+    resolved = len(alerts) - len(fired)
+    scopes: dict[str, set[str]] = {}  # incident id -> every scope that joined it
+    for alert, _ in alerts:
+        scopes.setdefault(alert.incident_id, set()).update(alert.scopes)
     window = timedelta(seconds=config.window_seconds)
     burst_span = timedelta(minutes=BURST_MINUTES)
     in_time = at_all = 0
     explained: set[str] = set()
     for burst in bursts:
+        burst_scopes = burst.scopes()
         matching = [
             (alert, at)
             for alert, at in fired
-            if (alert.scope_kind, alert.scope) in burst.scopes()
+            if scopes[alert.incident_id] & burst_scopes
             and alert.window_end > burst.start
             and alert.window_start < burst.start + burst_span + window
         ]
@@ -176,6 +184,7 @@ def evaluate(seed: int, args: argparse.Namespace, config: SpikeConfig) -> dict[s
         "false": false_by_scope,
         "firing": len(fired),
         "resolved": resolved,
+        "scopes_joined": sum(len(joined) for joined in scopes.values()),
         "late_dropped": detector.late_dropped,
         "duplicates": detector.duplicates,
         "slipups": len(stream),
@@ -204,6 +213,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     scope_months = args.days / 30
     worst = max((n for r in results for n in r["false"].values()), default=0)
     false_total = sum(n for r in results for n in r["false"].values())
+    firing = sum(r["firing"] for r in results)
     return {
         "seeds": args.seeds,
         "days_per_seed": args.days,
@@ -216,8 +226,11 @@ def run(argv: list[str]) -> dict[str, Any]:
         "false_incidents_per_scope_month_mean": round(
             false_total / sum(r["scopes"] * scope_months for r in results), 4
         ),
-        "firing_alerts": sum(r["firing"] for r in results),
-        "resolved_alerts": sum(r["resolved"] for r in results),
+        "notifications_per_injected_incident": round(firing / bursts, 3),
+        "notifications": {"firing": firing, "resolved": sum(r["resolved"] for r in results)},
+        "scopes_per_incident_mean": round(
+            sum(r["scopes_joined"] for r in results) / max(firing, 1), 2
+        ),
         "slipups": sum(r["slipups"] for r in results),
         "late_dropped": sum(r["late_dropped"] for r in results),
         "duplicates_ignored": sum(r["duplicates"] for r in results),

@@ -30,17 +30,25 @@ class SlipUp(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Alert(msgspec.Struct, kw_only=True, frozen=True):
-    """A state change of a slip-up incident: one `firing`, later one `resolved`."""
+    """A state change of a slip-up incident: one `firing`, later one `resolved`.
+
+    An incident groups the scopes that fired for one burst (pipeline/slipups/spikes.py),
+    so that a team is told once. `count`, `baseline` and `p_value` are always those of
+    the scope that opened it, so the two alerts of an incident compare.
+    """
 
     alert_id: str  # stable: incident_id + status
     incident_id: str  # stable for the whole incident
     status: Literal["firing", "resolved"]
-    scope_kind: Literal["company", "department", "network", "category"]
+    scope_kind: Literal["company", "department", "network", "category"]  # of the opening scope
     scope: str
+    # "kind:value" of every scope in the incident so far, the opening one first; the
+    # resolved alert has all of them. Empty in alerts from before incidents grouped scopes.
+    scopes: tuple[str, ...] = ()
     window_start: datetime  # the window that opened (or resolved) the incident
     window_end: datetime
-    count: int  # slip-ups in that window
-    baseline: float  # expected count per window before the incident
+    count: int  # slip-ups of the opening scope in that window
+    baseline: float  # expected count per window of the opening scope, before the incident
     p_value: float  # tail probability of the count under the baseline
     opened_at: datetime  # event time of the first window of the incident
     summary: str  # one human line, e.g. for chat webhooks

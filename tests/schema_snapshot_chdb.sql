@@ -60,6 +60,7 @@ CREATE TABLE alerts
     `status` Enum8('firing' = 1, 'resolved' = 2),
     `scope_kind` String,
     `scope` String,
+    `scopes` Array(String),
     `window_start` DateTime('UTC'),
     `window_end` DateTime('UTC'),
     `count` UInt32,
@@ -889,6 +890,145 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (employee_id, occurred_at, event_id)
 SETTINGS index_granularity = 8192;
+
+CREATE TABLE review_actions
+(
+    `action_id` String,
+    `flag_id` String,
+    `flag_kind` Enum8('flag' = 1, 'spot_check' = 2),
+    `post_id` String,
+    `employee_id` String,
+    `rule` String,
+    `category` String,
+    `action` Enum8('claim' = 1, 'coach' = 2, 'dismiss' = 3, 'escalate' = 4, 'reopen' = 5, 'fine' = 6, 'missed' = 7),
+    `outcome` Enum8('applied' = 1, 'refused' = 2),
+    `status` Enum8('open' = 1, 'claimed' = 2, 'coached' = 3, 'dismissed' = 4, 'escalated' = 5, 'fine' = 6, 'missed' = 7),
+    `version` UInt32,
+    `reason` String,
+    `note` String,
+    `refused_because` String,
+    `reviewer` String,
+    `occurred_at` DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (flag_id, version, action_id)
+SETTINGS index_granularity = 8192;
+
+CREATE VIEW review_precision
+(
+    `rule` String,
+    `category` String,
+    `flags` UInt64,
+    `reviewed` UInt64,
+    `false_positives` UInt64,
+    `not_an_issue` UInt64,
+    `coached` UInt64,
+    `escalated` UInt64,
+    `precision` Float64
+)
+AS SELECT
+    rule,
+    category,
+    flags,
+    reviewed,
+    false_positives,
+    not_an_issue,
+    coached,
+    escalated,
+    if(reviewed > 0, 1 - (false_positives / reviewed), nan) AS precision
+FROM
+(
+    SELECT
+        rule,
+        category,
+        count() AS flags,
+        countIf(status IN ('coached', 'dismissed', 'escalated')) AS reviewed,
+        countIf((status = 'dismissed') AND (reason = 'false_positive')) AS false_positives,
+        countIf((status = 'dismissed') AND (reason = 'not_an_issue')) AS not_an_issue,
+        countIf(status = 'coached') AS coached,
+        countIf(status = 'escalated') AS escalated
+    FROM
+    (
+        SELECT
+            slipup_id AS flag_id,
+            rule,
+            category
+        FROM slipups
+        FINAL
+    ) AS f
+    ANY LEFT JOIN
+    (
+        SELECT
+            flag_id,
+            status,
+            reason
+        FROM review_status
+    ) AS r USING (flag_id)
+    GROUP BY
+        rule,
+        category
+);
+
+CREATE VIEW review_spot_checks
+(
+    `category` String,
+    `fine` UInt64,
+    `missed` UInt64
+)
+AS SELECT
+    category,
+    countIf(status = 'fine') AS fine,
+    countIf(status = 'missed') AS missed
+FROM review_status
+WHERE (flag_kind = 'spot_check') AND (status IN ('fine', 'missed'))
+GROUP BY category;
+
+CREATE VIEW review_status
+(
+    `flag_id` String,
+    `flag_kind` Enum8('flag' = 1, 'spot_check' = 2),
+    `post_id` String,
+    `employee_id` String,
+    `rule` String,
+    `category` String,
+    `status` String,
+    `reason` String,
+    `reviewer` String,
+    `version` UInt32,
+    `updated_at` DateTime('UTC')
+)
+AS SELECT
+    flag_id,
+    flag_kind,
+    post_id,
+    employee_id,
+    rule,
+    category,
+    status,
+    reason,
+    reviewer,
+    last_version AS version,
+    updated_at
+FROM
+(
+    SELECT
+        flag_id,
+        any(flag_kind) AS flag_kind,
+        any(post_id) AS post_id,
+        any(employee_id) AS employee_id,
+        any(rule) AS rule,
+        argMax(category, version) AS category,
+        toString(argMax(status, version)) AS status,
+        argMax(reason, version) AS reason,
+        argMax(reviewer, version) AS reviewer,
+        max(version) AS last_version,
+        max(occurred_at) AS updated_at
+    FROM review_actions
+    FINAL
+    WHERE outcome = 'applied'
+    GROUP BY flag_id
+);
 
 CREATE TABLE schema_migrations
 (

@@ -57,13 +57,14 @@ def alert(n: int = 1, status: str = "firing") -> Alert:
         status=status,  # type: ignore[arg-type]
         scope_kind="department",
         scope="Sales",
+        scopes=("department:Sales", "company:all"),
         window_start=T0,
         window_end=T0 + timedelta(minutes=5),
         count=7,
         baseline=0.04,
         p_value=1e-9,
         opened_at=T0,
-        summary=f"[{status.upper()}] slip-up spike in department Sales",
+        summary=f"[{status.upper()}] slip-up spike in department Sales (+ company)",
     )
 
 
@@ -97,6 +98,7 @@ def test_payload_has_a_chat_line_and_every_field() -> None:
     assert body["text"] == alert().summary
     assert body["incident_id"] == "i1" and body["status"] == "firing"
     assert body["window_start"] == "2026-01-05T00:00:00Z"
+    assert body["scopes"] == ["department:Sales", "company:all"]
     assert set(Alert.__struct_fields__) <= set(body)
 
 
@@ -319,6 +321,7 @@ def test_a_department_name_is_text_in_the_chat_line(department: str) -> None:
     assert html.escape(department, quote=False) in text
     assert html.unescape(text) == firing.summary
     assert body["scope"] == department  # the fields for programs keep the data as it is
+    assert body["scopes"] == [f"department:{department}", "company:all"]
 
 
 def test_chat_text_neither_links_nor_breaks_lines() -> None:
@@ -334,7 +337,7 @@ def test_recent_incidents(clickhouse: Any) -> None:
     clickhouse.execute(
         """CREATE TABLE alerts (
             alert_id String, incident_id String, status Enum8('firing' = 1, 'resolved' = 2),
-            scope_kind String, scope String, window_start DateTime('UTC'),
+            scope_kind String, scope String, scopes Array(String), window_start DateTime('UTC'),
             window_end DateTime('UTC'), count UInt32, baseline Float64, p_value Float64,
             opened_at DateTime('UTC'), summary String
         ) ENGINE = ReplacingMergeTree() ORDER BY (incident_id, alert_id)"""
@@ -345,26 +348,27 @@ def test_recent_incidents(clickhouse: Any) -> None:
         alerts += [
             a for s in burst(start, 6, first=int(start.timestamp())) for a in detector.observe(s)
         ]
-    alerts += detector.advance(T0 + timedelta(hours=7))  # resolves the first incidents only
+    alerts += detector.advance(T0 + timedelta(hours=7))  # resolves the first incident only
     rows = [msgspec.structs.asdict(a) for a in alerts]
     clickhouse.execute("INSERT INTO alerts VALUES", rows + rows[:1])  # a replayed row too
     incidents = recent_incidents(clickhouse, limit=10)
-    assert len(incidents) == 4  # two scopes x two bursts
-    assert [i.status for i in incidents] == ["firing", "firing", "resolved", "resolved"]
+    assert len(incidents) == 2  # one per burst, each grouping the department and the company
+    assert [i.status for i in incidents] == ["firing", "resolved"]
     assert incidents[0].opened_at == datetime(2026, 1, 5, 9, tzinfo=UTC)
     assert incidents[0].resolved_at is None and incidents[-1].resolved_at is not None
     assert all(i.count >= 3 and i.summary.startswith("[FIRING]") for i in incidents)
+    assert all(i.scopes == ("department:Sales", "company:all") for i in incidents)
     assert len(recent_incidents(clickhouse, limit=1)) == 1
     listed = CliRunner().invoke(
         cli,
-        ["alerts", "list", "--limit", "3"],
+        ["alerts", "list", "--limit", "2"],
         env={"CHORUS_CLICKHOUSE_DATABASE": clickhouse.connection.database},
     )
     assert listed.exit_code == 0, listed.output
     lines = listed.output.splitlines()
-    assert len(lines) == 3 and lines[0].startswith("firing ") and "resolved open" in lines[0]
-    assert "department=Sales" in listed.output
-    assert "opened 2026-01-05 09:00 UTC" in lines[0] and "resolved 2026-01-05" in lines[2]
+    assert len(lines) == 2 and lines[0].startswith("firing ") and "resolved open" in lines[0]
+    assert "department=Sales" in lines[0] and lines[0].endswith("department:Sales company:all")
+    assert "opened 2026-01-05 09:00 UTC" in lines[0] and "resolved 2026-01-05" in lines[1]
 
 
 # --- the monitor's agents ------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 The simulator injects one spike in one department. The worker must deliver
 exactly one `firing` and one `resolved` alert for it to a webhook (a local
-`http.server`), each body carrying `text` (what Slack and Teams display) and
-the alert's structured fields; and a second webhook that is down (a closed
-port) must not hold anything up: the rest of the pipeline completes and
-matches the simulator's ground truth.
+`http.server`), however many scopes it makes fire: one incident holding the
+department. Each body carries `text` (what Slack and Teams display) and the
+alert's structured fields; and a second webhook that is down (a closed port)
+must not hold anything up: the rest of the pipeline completes and matches the
+simulator's ground truth.
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ def test_a_spike_reaches_the_webhook_once_firing_once_resolved_past_a_dead_webho
         produce(worker.settings, company.lines)
         wait_until_processed(worker.settings, watched=[worker])
 
+        department = f"{spike['scope_kind']}:{spike['scope']}"
+
         def spike_alerts() -> list[dict[str, Any]]:
-            return [
-                body
-                for body in receiver.bodies
-                if (body["scope_kind"], body["scope"]) == (spike["scope_kind"], spike["scope"])
-            ]
+            """The alerts of every incident that holds the spike's department."""
+            held = {body["incident_id"] for body in receiver.bodies if department in body["scopes"]}
+            return [body for body in receiver.bodies if body["incident_id"] in held]
 
         wait_for(lambda: len(spike_alerts()) >= 2, 120, "the spike's two alerts at the webhook")
         check_against_truth(worker.settings, company.truth)
@@ -61,6 +62,10 @@ def test_a_spike_reaches_the_webhook_once_firing_once_resolved_past_a_dead_webho
     alerts = spike_alerts()
     assert sorted(body["status"] for body in alerts) == ["firing", "resolved"], alerts
     assert len({body["incident_id"] for body in alerts}) == 1, alerts
+    resolved = next(body for body in alerts if body["status"] == "resolved")
+    assert department in resolved["scopes"] and resolved["scopes"][0] == (
+        f"{resolved['scope_kind']}:{resolved['scope']}"
+    )
     for body in alerts:
         assert set(body) == ALERT_FIELDS | {"text"}
         assert body["text"] == body["summary"] and body["text"]

@@ -119,12 +119,14 @@ def check_against_truth(settings: Settings, truth: dict[str, Any]) -> None:
                 campaign_id
             )
 
-        # The injected spike: one incident on its department, fired and resolved.
+        # The injected spike: one incident holding its department (with whichever other
+        # scopes it made fire), fired and resolved.
         for spike in truth["spikes"]:
             statuses = client.execute(
                 "SELECT incident_id, groupArray(status) FROM (SELECT DISTINCT incident_id, status FROM alerts "
-                "WHERE scope_kind = %(kind)s AND scope = %(scope)s) GROUP BY incident_id",
-                {"kind": spike["scope_kind"], "scope": spike["scope"]},
+                "WHERE incident_id IN (SELECT incident_id FROM alerts WHERE has(scopes, %(scope)s))) "
+                "GROUP BY incident_id",
+                {"scope": f"{spike['scope_kind']}:{spike['scope']}"},
             )
             assert len(statuses) == 1, statuses
             assert sorted(statuses[0][1]) == ["firing", "resolved"]

@@ -247,8 +247,9 @@ def sample_records() -> list[Any]:
                employee_id="ada", department="legal", region="eu", network="x", rule="tone.insult",
                category="insult", severity="medium", excerpt="idiots", hint="be kind"),
         Alert(alert_id="inc1:firing", incident_id="inc1", status="firing", scope_kind="department",
-              scope="legal", window_start=T0, window_end=T1, count=2, baseline=0.1, p_value=0.001,
-              opened_at=T0, summary="slip-ups spike in legal"),
+              scope="legal", scopes=("department:legal", "company:all"), window_start=T0,
+              window_end=T1, count=2, baseline=0.1, p_value=0.001, opened_at=T0,
+              summary="slip-ups spike in legal"),
         DeadLetter(topic="chorus.raw", partition=0, offset=7, raw=b"\xff{not json", size=10,
                    digest="d1", reason="not_json", message="bad", failed_at=T1),
     ]  # fmt: skip
@@ -317,6 +318,10 @@ EXACT_VIEWS: list[tuple[str, list[tuple[Any, ...]]]] = [
         "SELECT toString(week), department, toUInt64(posts), toUInt64(flagged_posts),"
         " toUInt64(slipups), toString(round(slipup_rate, 2)) FROM slipup_rate_weekly ORDER BY department",
         [("2026-03-02", "legal", 4, 1, 2, "0.25"), ("2026-03-02", "sales", 2, 0, 0, 0)],
+    ),
+    (
+        "SELECT incident_id, arrayStringConcat(scopes, ',') FROM alerts FINAL",
+        [("inc1", "department:legal,company:all")],
     ),
     (
         "SELECT topic, reason, toUInt64(count()) FROM dead_letters FINAL GROUP BY topic, reason",

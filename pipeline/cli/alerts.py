@@ -16,7 +16,7 @@ def group() -> None:
 @click.option("--limit", default=20, show_default=True, help="How many incidents.")
 @click.pass_obj
 def list_incidents(settings: Settings, limit: int) -> None:
-    """One line per incident, newest first: status, scope, counts, times."""
+    """One line per incident, newest first: status, scope, counts, times, the scopes it grouped."""
     from pipeline import warehouse
     from pipeline.warehouse.reads import recent_incidents
 

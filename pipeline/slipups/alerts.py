@@ -9,7 +9,9 @@ with exponential backoff and jitter; every delivery ends in exactly one
 `AlertDelivery` outcome passed to `on_outcome`, which the agent logs and stores.
 
 The payload is the Alert's fields plus `text`, the one human line that Slack and
-Microsoft Teams incoming webhooks display (they ignore the other fields). That
+Microsoft Teams incoming webhooks display (they ignore the other fields). One
+incident is one `firing` and one `resolved` post however many scopes it groups:
+`scopes` lists them for programs ("kind:value") and `text` names them. That
 line holds department and scope names, which anyone who edits the roster
 chooses, so `chat_text` makes it plain text for both chats (the other fields
 are data for programs and stay as they are).

@@ -275,16 +275,17 @@ class Incident:
     baseline: float
     p_value: float
     summary: str
+    scopes: tuple[str, ...] = ()  # every scope it grouped, as its latest alert lists them
 
     def line(self) -> str:
-        """One line for people: status, scope, when, how unusual."""
+        """One line for people: status, scope, when, how unusual, the scopes it grouped."""
         resolved = f"{self.resolved_at:%Y-%m-%d %H:%M}" if self.resolved_at else "open"
         return (
             f"{self.status:8} {self.scope_kind}={self.scope:24} "
             f"opened {self.opened_at:%Y-%m-%d %H:%M} UTC  resolved {resolved:16} "
             f"count {self.count} (expected {self.baseline:.2f}, p={self.p_value:.1e})  "
-            f"{self.incident_id}"
-        )
+            f"{self.incident_id}  {' '.join(self.scopes)}"
+        ).rstrip()
 
 
 # Replayed alerts are duplicate rows until ReplacingMergeTree merges them; these
@@ -300,7 +301,8 @@ SELECT
     maxIf(count, status = 'firing'),
     maxIf(baseline, status = 'firing'),
     minIf(p_value, status = 'firing'),
-    anyIf(summary, status = 'firing')
+    anyIf(summary, status = 'firing'),
+    argMax(scopes, status)
 FROM alerts
 GROUP BY incident_id
 ORDER BY opened DESC, incident_id
@@ -323,6 +325,7 @@ def recent_incidents(client: Client, limit: int = 20) -> list[Incident]:
             baseline=float(row[7]),
             p_value=float(row[8]),
             summary=row[9],
+            scopes=tuple(row[10]),
         )
         for row in rows
     ]

@@ -25,6 +25,7 @@ from schemas.metrics import (
     EmployeeReach,
     ScopeMetrics,
 )
+from schemas.review import ReviewAction
 from schemas.slipups import Alert, AlertDelivery, SlipUp
 
 Block = list[list[Any]]  # records as columns, as clickhouse-driver inserts them
@@ -157,8 +158,8 @@ TABLES: dict[type, Table] = {
     ),
     Alert: _table(
         Alert,
-        *("alert_id", "incident_id", "status", "scope_kind", "scope", "window_start"),
-        *("window_end", "count", "baseline", "p_value", "opened_at", "summary"),
+        *("alert_id", "incident_id", "status", "scope_kind", "scope", "scopes"),
+        *("window_start", "window_end", "count", "baseline", "p_value", "opened_at", "summary"),
     ),
     ScopeMetrics: _table(
         ScopeMetrics,
@@ -189,6 +190,12 @@ TABLES: dict[type, Table] = {
         AlertDelivery,
         *("alert_id", "url", "ok", "attempts", "error", "finished_at"),
         status=Column("status", lambda statuses: [status or 0 for status in statuses]),
+    ),
+    ReviewAction: _table(
+        ReviewAction,
+        *("action_id", "flag_id", "flag_kind", "post_id", "employee_id", "rule", "category"),
+        *("action", "outcome", "status", "version", "reason", "note", "refused_because"),
+        *("reviewer", "occurred_at"),
     ),
     DeadLetter: _table(
         DeadLetter,
