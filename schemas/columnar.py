@@ -34,22 +34,45 @@ def columns_type(kind: type[msgspec.Struct]) -> type[msgspec.Struct]:
     """The Struct of a message of `kind` records: each field a list of the record's field type.
 
     The element types keep their constraints (`Annotated`), so decoding a
-    message validates every record as decoding the record would.
+    message validates every record as decoding the record would. A field
+    with a default may be missing from a message (one written before the
+    field existed): its column is then the default, once per record.
     """
     hints = get_type_hints(kind, include_extras=True)
     config = kind.__struct_config__
+    defaults = {
+        field.name: field
+        for field in msgspec.structs.fields(kind)
+        if field.default is not msgspec.NODEFAULT or field.default_factory is not msgspec.NODEFAULT
+    }
     return msgspec.defstruct(
         f"{kind.__name__}Columns",
-        [(name, list[hints[name]]) for name in kind.__struct_fields__],  # type: ignore[valid-type]
-        namespace={"__post_init__": _same_lengths},
+        [
+            (name, list[hints[name]], msgspec.field(default_factory=list))  # type: ignore[valid-type]
+            if name in defaults
+            else (name, list[hints[name]])  # type: ignore[valid-type]
+            for name in kind.__struct_fields__
+        ],
+        namespace={"__post_init__": functools.partialmethod(_complete, defaults)},
         tag=config.tag,
         tag_field=config.tag_field,
         frozen=True,
+        kw_only=True,
         gc=False,
     )
 
 
-def _same_lengths(columns: msgspec.Struct) -> None:
+def _complete(columns: msgspec.Struct, defaults: dict[str, msgspec.structs.FieldInfo]) -> None:
+    """Fill the missing columns of defaulted fields, then check every column has every record."""
+    lengths = {len(getattr(columns, name)) for name in columns.__struct_fields__}
+    records = max(lengths, default=0)
+    for name, field in defaults.items():
+        if records and not getattr(columns, name):
+            if field.default_factory is not msgspec.NODEFAULT:
+                values = [field.default_factory() for _ in range(records)]
+            else:
+                values = [field.default] * records
+            msgspec.structs.force_setattr(columns, name, values)
     lengths = {len(getattr(columns, name)) for name in columns.__struct_fields__}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths {sorted(lengths)}")

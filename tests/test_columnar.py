@@ -81,6 +81,19 @@ def test_columns_of_different_lengths_are_refused() -> None:
         BatchDecoder(Follow).columns(ragged)
 
 
+def test_a_message_from_before_a_defaulted_field_existed_decodes_with_the_default() -> None:
+    [post] = [r for r in sample_records() if type(r).__name__ == "Post"][:1]
+    written = msgspec.json.decode(columnar.encode([post, post]))
+    for name in ("kind", "in_reply_to", "in_reply_to_author"):  # fields added in 0008
+        del written[name]
+    decoder = BatchDecoder(type(post))
+    old = decoder.records(msgspec.json.encode(written))
+    assert [(p.kind, p.in_reply_to) for p in old] == [(None, None), (None, None)]
+    assert (
+        len(TABLES[type(post)].from_columns(decoder.columns(msgspec.json.encode(written)))[0]) == 2
+    )
+
+
 def test_a_value_is_validated_as_in_the_record() -> None:
     message = columnar.encode(follows(1)).replace(b'"event_id":["f0"]', b'"event_id":[""]')
     with pytest.raises(msgspec.ValidationError, match=r"length >= 1 - at `\$.event_id\[0\]`"):
