@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import string
 import sys
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pipeline.cli.main import cli
 from pipeline.policy import (
     Policy,
     PolicyError,
+    add_to_allow_list,
     flag_post,
     iban_valid,
     lint,
@@ -30,6 +32,7 @@ from pipeline.policy import (
     normalise_with_spans,
 )
 from pipeline.policy.folding import CleanOffsets, clean
+from pipeline.policy.policy_file import DEFAULT_POLICY
 from schemas.events import MAX_TEXT_LENGTH, Post
 
 POLICY = Policy.load()
@@ -280,6 +283,68 @@ def test_allow_list(tmp_path: Path) -> None:
         "confidential_leak/code_name:Nightjar"
     }
     assert policy.check("The Nightjar public beta is open to all") == []
+
+
+ALLOWED_COMPUTING = "confidential_leak/confidential"
+
+
+def test_a_reviewed_phrase_joins_the_allow_list_and_nothing_else_changes(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(DEFAULT_POLICY.read_text())
+    text = "Confidential computing is the theme of our next meetup."
+    assert categories(text) == {"confidential_leak"}
+    assert add_to_allow_list(path, ALLOWED_COMPUTING, "Confidential computing")
+    before, after = DEFAULT_POLICY.read_text().splitlines(), path.read_text().splitlines()
+    added = [line for line in after if line not in before]
+    assert added == [f'  "Confidential computing",  # {ALLOWED_COMPUTING}: allowed after review']
+    assert [line for line in after if line not in added] == before  # comments and layout kept
+    assert lint(path) == []
+    policy = Policy.load(path)
+    assert policy.check(text) == []
+    assert categories("This deck is confidential", policy) == {"confidential_leak"}
+    # Allowed already, however written: nothing to do.
+    assert not add_to_allow_list(path, ALLOWED_COMPUTING, "CONFIDENTIAL  computing")
+    assert not add_to_allow_list(path, "confidential_leak/between us", "between us and")
+
+
+@pytest.mark.parametrize(
+    "company",
+    [
+        'include = ["chorus:default"]\n[company]\ncompetitors = ["Globex"]',  # no [allow]
+        'include = ["chorus:default"]\n[allow] # ours\n\n[company]\ncompetitors = ["Globex"]\n',
+        'include = ["chorus:default"]\n[allow]\nterms = ["a]b", \'x#\', "q\\"]"] # c\n'
+        '[company]\ncompetitors = ["Globex"]\n',
+        'include = ["chorus:default"]\n[allow]\nterms = [\n  "a", # first\n  "b"  # no comma\n]\n',
+        'include = ["chorus:default"]\n[allow]\nterms = []\n',
+    ],
+)
+def test_the_allow_list_is_written_into_any_layout(tmp_path: Path, company: str) -> None:
+    path = write(tmp_path, company)
+    before = tomllib.loads(company)
+    assert add_to_allow_list(path, ALLOWED_COMPUTING, 'Confidential "computing"')
+    after = tomllib.loads(path.read_text())
+    terms = before.get("allow", {}).get("terms", [])
+    assert after == {**before, "allow": {"terms": [*terms, 'Confidential "computing"']}}
+    assert lint(path) == []
+    assert Policy.load(path).check("Confidential computing is the theme") == []
+
+
+def test_the_allow_list_refuses_what_it_cannot_write_safely(tmp_path: Path) -> None:
+    path = write(tmp_path, 'include = ["chorus:default"]\n')
+    with pytest.raises(ValueError, match="would change nothing"):
+        add_to_allow_list(path, ALLOWED_COMPUTING, "our next meetup")  # not flagged by the rule
+    with pytest.raises(ValueError, match="would change nothing"):
+        add_to_allow_list(path, "profanity_insult/crap", "Confidential computing")
+    with pytest.raises(ValueError, match="no `\\*`"):
+        add_to_allow_list(path, ALLOWED_COMPUTING, "confidential comput*")
+    inline = write(tmp_path, 'include = ["chorus:default"]\nallow = { terms = ["x1"] }\n')
+    with pytest.raises(ValueError, match="by hand"):
+        add_to_allow_list(inline, ALLOWED_COMPUTING, "Confidential computing")
+    assert inline.read_text() == 'include = ["chorus:default"]\nallow = { terms = ["x1"] }\n'
+    broken = write(tmp_path, '[categories.x]\nseverity = "severe"\nhint = "h"\nterms = ["x"]\n')
+    with pytest.raises(PolicyError):
+        add_to_allow_list(broken, "x/x", "the x files")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.toml"]  # no file left behind
 
 
 def test_thousands_of_terms() -> None:

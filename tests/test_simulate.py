@@ -7,6 +7,7 @@ follower lists of the sampled network and the true person of each account.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -24,17 +25,22 @@ from click.testing import CliRunner
 
 from pipeline.cli.main import cli
 from pipeline.ingest import Accepted, Ingestor, Pseudonymiser, Rejected
+from pipeline.policy import Policy
 from pipeline.simulator.company import Simulation, _answer_delays, simulate
 from pipeline.simulator.config import SimulationConfig
 from pipeline.simulator.texts import (
     CLEAN_TEMPLATES,
+    FALSE_ALARM_TEMPLATES,
     INVALID_KINDS,
+    MISSED_SLIPUP_TEMPLATES,
     REPLY_TEMPLATES,
+    SLIPUP_CATEGORIES,
     SLIPUP_TEMPLATES,
 )
 from schemas.events import Employee, Engagement, IdentityLink, Post, raw_decoder
 
 SMALL = SimulationConfig(employees=60, days=7)
+ERRING = dataclasses.replace(SMALL, false_alarm_rate=0.05, missed_rate=0.05)  # many policy errors
 
 
 @cache
@@ -210,18 +216,32 @@ def test_truth_matches_a_brute_force_recount(config: SimulationConfig) -> None:
     assert company["distinct_accounts"] >= company["distinct_persons"]
 
 
-def test_slipups_are_the_posts_with_slipup_text_and_the_spike_is_there() -> None:
-    simulation, lines = small()
+def test_slipups_are_the_posts_with_flagged_text_and_the_spike_is_there() -> None:
+    simulation, lines = small(ERRING)
     posts = [json.loads(line) for line in lines if b'"type":"post"' in line]
     slipped = simulation.truth["slipups"]["post_ids"]
+    review = simulation.truth["review"]
     for post in posts:
+        post_id, lang, text = post["post_id"], post["lang"], post["text"]
         matched = {
             category
             for category, by_lang in SLIPUP_TEMPLATES.items()
-            for template in by_lang[post["lang"]]
-            if template in post["text"]
+            for template in by_lang[lang]
+            if template in text
         }
-        assert matched == ({slipped[post["post_id"]]} if post["post_id"] in slipped else set())
+        alarms = {rule for rule, template in FALSE_ALARM_TEMPLATES[lang] if template in text}
+        assert alarms == (
+            {review["false_alarms"][post_id]} if post_id in review["false_alarms"] else set()
+        )
+        matched |= {rule.split("/", 1)[0] for rule in alarms}
+        assert matched == ({slipped[post_id]} if post_id in slipped else set())
+        missed = {
+            category
+            for category, by_lang in MISSED_SLIPUP_TEMPLATES.items()
+            for template in by_lang[lang]
+            if template in text
+        }
+        assert missed == ({review["missed"][post_id]} if post_id in review["missed"] else set())
     assert sum(simulation.truth["slipups"]["by_category"].values()) == len(slipped)
 
     (spike,) = simulation.truth["spikes"]
@@ -287,6 +307,48 @@ def test_clean_templates_avoid_every_slipup_word() -> None:
             assert len(templates) >= 3 and all(flagged.search(t) for t in templates), category
 
 
+POLICY = Policy.load()
+
+
+def test_false_alarms_trip_one_rule_and_missed_slipups_none_after_any_clean_sentence() -> None:
+    assert set(FALSE_ALARM_TEMPLATES) == set(CLEAN_TEMPLATES)
+    assert tuple(MISSED_SLIPUP_TEMPLATES) == SLIPUP_CATEGORIES
+    for lang, clean_sentences in CLEAN_TEMPLATES.items():
+        prefixes = ["", *(f"{clean} " for clean in clean_sentences)]
+        for rule, text in FALSE_ALARM_TEMPLATES[lang]:
+            for prefix in prefixes:
+                assert {m.rule for m in POLICY.check(prefix + text)} == {rule}, prefix + text
+        for by_lang in MISSED_SLIPUP_TEMPLATES.values():
+            assert len(by_lang[lang]) >= 2
+            for text in by_lang[lang]:
+                for prefix in prefixes:
+                    assert POLICY.check(prefix + text) == [], prefix + text
+
+
+def test_the_policys_errors_change_texts_only_and_the_truth_counts_them() -> None:
+    exact = dataclasses.replace(ERRING, false_alarm_rate=0.0, missed_rate=0.0)
+    _, right_lines = small(exact)
+    simulation, erring_lines = small(ERRING)
+    assert len(right_lines) == len(erring_lines)
+    changed = 0
+    for right, erring in zip(right_lines, erring_lines, strict=True):
+        if right != erring:
+            right_event, erring_event = json.loads(right), json.loads(erring)
+            assert {**right_event, "text": ""} == {**erring_event, "text": ""}
+            changed += 1
+    review = simulation.truth["review"]
+    assert changed == len(review["false_alarms"]) + len(review["missed"]) > 10
+    flagged = len(simulation.truth["slipups"]["post_ids"])
+    caught = flagged - len(review["false_alarms"])
+    assert review["precision"] == caught / flagged < 1
+    assert review["recall"] == caught / (caught + len(review["missed"])) < 1
+    by_category = review["by_category"]
+    assert sum(c["flagged"] for c in by_category.values()) == flagged
+    assert sum(c["false_alarms"] for c in by_category.values()) == len(review["false_alarms"])
+    assert sum(c["missed"] for c in by_category.values()) == len(review["missed"])
+    assert small(exact)[0].truth["review"]["precision"] == 1.0
+
+
 def test_the_card_numbers_and_ibans_in_the_templates_are_valid() -> None:
     text = " ".join(t for ts in SLIPUP_TEMPLATES["personal_data"].values() for t in ts)
     cards = re.findall(r"(?<![0-9A-Z] )\b(?:\d{4} ){3}\d{4}\b", text)
@@ -318,6 +380,7 @@ def test_the_command_writes_the_events_and_the_truth(tmp_path: Path) -> None:
         "scopes",
         "campaigns",
         "slipups",
+        "review",
         "spikes",
         "employees",
         "conversation",

@@ -8,11 +8,13 @@ detectors. `docs/slipups.md` documents the file format.
 One concern per module, so that each can be read and changed on its own:
 `folding` (the forms in which texts, terms and patterns are compared, evasions
 undone), `detectors` (personal data), `policy_file` (reading, merging and
-validating a policy file, and the shipped `default_policy.toml`) and `matcher`
-(the compiled `Policy` and the slip-ups of a post). This module re-exports what
+validating a policy file, and the shipped `default_policy.toml`), `matcher`
+(the compiled `Policy` and the slip-ups of a post) and `allow_list` (adding a
+phrase reviewers found harmless to a policy file). This module re-exports what
 the rest of Chorus uses.
 """
 
+from pipeline.policy.allow_list import add_to_allow_list
 from pipeline.policy.detectors import iban_valid, luhn_valid
 from pipeline.policy.folding import normalise, normalise_with_spans
 from pipeline.policy.matcher import Policy, flag_post, slipup_id
@@ -21,6 +23,7 @@ from pipeline.policy.policy_file import PolicyError, lint
 __all__ = [
     "Policy",
     "PolicyError",
+    "add_to_allow_list",
     "flag_post",
     "iban_valid",
     "lint",

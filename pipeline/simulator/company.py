@@ -44,9 +44,11 @@ from pipeline.simulator.config import (
 )
 from pipeline.simulator.texts import (
     CLEAN_TEMPLATES,
+    FALSE_ALARM_TEMPLATES,
     HASHTAGS,
     INVALID_KINDS,
     LANGS,
+    MISSED_SLIPUP_TEMPLATES,
     REPLY_TEMPLATES,
     SLIPUP_CATEGORIES,
     SLIPUP_TEMPLATES,
@@ -151,12 +153,20 @@ class _Posts:
     clean: np.ndarray  # uniform draw choosing the clean sentence
     hashtag: np.ndarray  # index into HASHTAGS, -1: none
     category: np.ndarray  # index into SLIPUP_CATEGORIES, -1: clean post
-    slipup: np.ndarray  # uniform draw choosing the slip-up sentence
+    slipup: np.ndarray  # uniform draw choosing the slip-up (or misjudged) sentence
     prefixed: np.ndarray  # a slip-up after a clean sentence
     campaign: np.ndarray  # index into campaign_ids, -1: none
     replies_to: np.ndarray  # ORIGINAL, ANSWER, OUTSIDE or COLLEAGUE
     reply_ref: np.ndarray  # ANSWER: the comment (engagement); COLLEAGUE: the post; else -1
     reply_author: np.ndarray  # the node of the account answered, -1: none
+
+
+@dataclass
+class _Misjudged:
+    """Clean originals that the policy gets wrong, per post (FALSE_ALARM/MISSED_SLIPUP_TEMPLATES)."""
+
+    false_alarm: np.ndarray  # a harmless text on which one rule fires
+    missed: np.ndarray  # index into SLIPUP_CATEGORIES of a slip-up no rule flags, -1: none
 
 
 @dataclass
@@ -613,6 +623,22 @@ def _build_posts(
     return posts, spikes
 
 
+def _build_misjudged(
+    rng: np.random.Generator, config: SimulationConfig, posts: _Posts
+) -> _Misjudged:
+    """`false_alarm_rate` and `missed_rate` of the clean originals: the policy's mistakes.
+
+    Only clean originals that relay no campaign change, and only their text,
+    so a slip-up, a campaign relay and a reply stay what they were.
+    """
+    eligible = (posts.category < 0) & (posts.campaign < 0) & (posts.replies_to == ORIGINAL)
+    draw = rng.random(posts.at.size)
+    false_alarm = eligible & (draw < config.false_alarm_rate)
+    missed = eligible & ~false_alarm & (draw < config.false_alarm_rate + config.missed_rate)
+    category = rng.integers(0, len(SLIPUP_CATEGORIES), size=posts.at.size)
+    return _Misjudged(false_alarm=false_alarm, missed=np.where(missed, category, -1))
+
+
 def _build_engagements(
     rng: np.random.Generator, config: SimulationConfig, follows: _Follows, posts: _Posts
 ) -> _Engagements:
@@ -773,6 +799,10 @@ class Simulation:
             self._follows,
             self._posts,
             self._engagements,
+        )
+        # Its own stream too: the policy's mistakes change texts only, nothing else.
+        self._misjudged = _build_misjudged(
+            np.random.default_rng([config.seed, 12]), config, self._posts
         )
         sampled = self._sampled_index()
         target_network = self._accounts.network[self._follows.target]
@@ -1078,13 +1108,23 @@ class Simulation:
         if posts.replies_to[i] != ORIGINAL:
             return REPLY_TEMPLATES[lang][int(posts.clean[i] * len(REPLY_TEMPLATES[lang]))]
         clean = CLEAN_TEMPLATES[lang][int(posts.clean[i] * len(CLEAN_TEMPLATES[lang]))]
-        category = int(posts.category[i])
-        if category < 0:
+        category, missed = int(posts.category[i]), int(self._misjudged.missed[i])
+        if category >= 0:
+            templates = SLIPUP_TEMPLATES[SLIPUP_CATEGORIES[category]][lang]
+        elif self._misjudged.false_alarm[i]:
+            templates = [text for _, text in FALSE_ALARM_TEMPLATES[lang]]
+        elif missed >= 0:
+            templates = MISSED_SLIPUP_TEMPLATES[SLIPUP_CATEGORIES[missed]][lang]
+        else:
             tag = int(posts.hashtag[i])
             return clean if tag < 0 else f"{clean} {HASHTAGS[tag]}"
-        templates = SLIPUP_TEMPLATES[SLIPUP_CATEGORIES[category]][lang]
-        slipup = templates[int(posts.slipup[i] * len(templates))]
-        return f"{clean} {slipup}" if posts.prefixed[i] else slipup
+        sentence = templates[int(posts.slipup[i] * len(templates))]
+        return f"{clean} {sentence}" if posts.prefixed[i] else sentence
+
+    def _false_alarm_rule(self, i: int) -> str:
+        """The rule that fires on false alarm `i`."""
+        templates = FALSE_ALARM_TEMPLATES[LANGS[self._posts.lang[i]]]
+        return templates[int(self._posts.slipup[i] * len(templates))][0]
 
     def _post_id(self, i: int) -> str:
         return f"{self._prefix}-post{i}"
@@ -1307,8 +1347,17 @@ class Simulation:
                 "distinct_persons": reach["distinct_persons"],
             }
 
-        slipped = np.flatnonzero(posts.category >= 0)
-        post_ids = {self._post_id(int(i)): SLIPUP_CATEGORIES[posts.category[i]] for i in slipped}
+        slipped = np.flatnonzero((posts.category >= 0) | self._misjudged.false_alarm)
+        false_alarms = {
+            self._post_id(int(i)): self._false_alarm_rule(int(i))
+            for i in np.flatnonzero(self._misjudged.false_alarm)
+        }
+        post_ids = {
+            self._post_id(int(i)): SLIPUP_CATEGORIES[posts.category[i]]
+            if posts.category[i] >= 0
+            else false_alarms[self._post_id(int(i))].split("/", 1)[0]
+            for i in slipped
+        }
         by_category = {name: 0 for name in SLIPUP_CATEGORIES}
         for category in post_ids.values():
             by_category[category] += 1
@@ -1356,10 +1405,40 @@ class Simulation:
             "scopes": scopes,
             "campaigns": campaigns,
             "slipups": {"post_ids": post_ids, "by_category": by_category},
+            "review": self._review_truth(post_ids, false_alarms),
             "spikes": spike_truth,
             "employees": {"active": int(active.sum()), "total": config.employees},
             "conversation": self._conversation_truth(component, with_employee),
             "until": self._iso(config.seconds),  # where the conversation's windows end
+        }
+
+    def _review_truth(
+        self, flagged: dict[str, str], false_alarms: dict[str, str]
+    ) -> dict[str, Any]:
+        """truth["review"]: which flagged posts are harmless, which slip-ups went unflagged.
+
+        Precision and recall count posts: the share of flagged posts that are
+        slip-ups, and the share of slip-ups that are flagged.
+        """
+        missed = {
+            self._post_id(int(i)): SLIPUP_CATEGORIES[self._misjudged.missed[i]]
+            for i in np.flatnonzero(self._misjudged.missed >= 0)
+        }
+        caught = len(flagged) - len(false_alarms)
+        by_category = {
+            name: {"flagged": 0, "false_alarms": 0, "missed": 0} for name in SLIPUP_CATEGORIES
+        }
+        for post_id, category in flagged.items():
+            by_category[category]["flagged"] += 1
+            by_category[category]["false_alarms"] += int(post_id in false_alarms)
+        for category in missed.values():
+            by_category[category]["missed"] += 1
+        return {
+            "false_alarms": false_alarms,
+            "missed": missed,
+            "precision": caught / len(flagged) if flagged else None,
+            "recall": caught / (caught + len(missed)) if caught + len(missed) else None,
+            "by_category": by_category,
         }
 
     def _conversation_truth(
@@ -1532,6 +1611,12 @@ def summary(truth: dict[str, Any]) -> list[str]:
     lines.append(
         f"slip-ups: {len(truth['slipups']['post_ids']):,} ({len(truth['spikes'])} injected spike(s))"
     )
+    review = truth["review"]
+    if review["precision"] is not None and review["recall"] is not None:
+        lines.append(
+            f"policy: precision {review['precision']:.1%} ({len(review['false_alarms']):,} false "
+            f"alarms), recall {review['recall']:.1%} ({len(review['missed']):,} missed slip-ups)"
+        )
     talk = truth.get("conversation", {}).get("30d", {}).get("company")
     if talk:
         lines.append(

@@ -73,6 +73,10 @@ class SimulationConfig:
     deactivation_rate: float = 0.02
     posts_per_week: float = 3.0
     slipup_rate: float = 0.01
+    # What the policy gets wrong, among clean original posts (no campaign, no reply):
+    # harmless texts a rule flags, and slip-ups no rule flags (truth["review"]).
+    false_alarm_rate: float = 0.001
+    missed_rate: float = 0.001
     spikes: int = 1
     spike_minutes: int = 30
     spike_slipups: int = 12
@@ -105,6 +109,8 @@ class SimulationConfig:
             "unfollow_rate",
             "link_rate",
             "slipup_rate",
+            "false_alarm_rate",
+            "missed_rate",
             "invalid_rate",
             "answer_share",
             "answer_within_day",
@@ -113,6 +119,8 @@ class SimulationConfig:
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if self.false_alarm_rate + self.missed_rate > 1.0:
+            raise ValueError("false_alarm_rate + missed_rate must not exceed 1")
         if self.outside_reply_share + self.colleague_reply_share > 1.0:
             raise ValueError("outside_reply_share + colleague_reply_share must not exceed 1")
         if self.answer_median_hours <= 0:

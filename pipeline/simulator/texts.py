@@ -93,6 +93,124 @@ SLIPUP_TEMPLATES: dict[str, dict[str, list[str]]] = {
 }
 SLIPUP_CATEGORIES = tuple(SLIPUP_TEMPLATES)
 
+# What the policy gets wrong, so that a review has something to find. False
+# alarms are harmless posts on which exactly the rule named fires (a quote of
+# a competitor's own ad, results already published, security advice);
+# missed slip-ups are real ones phrased so that no rule fires. Both are checked
+# against the default policy, alone and after every clean sentence
+# (tests/test_simulate.py), and are edited with it.
+FALSE_ALARM_TEMPLATES: dict[str, list[tuple[str, str]]] = {  # lang -> (rule, text)
+    "en": [
+        (
+            "competitor_attack/disparaging_competitor",
+            'Loved Contoso\'s new billboard: "Stop paying for junk software". Clever ad!',
+        ),
+        (
+            "competitor_attack/disparaging_competitor",
+            "Our team ran the Contoso charity half-marathon, worst weather ever but we all finished!",
+        ),
+        ("confidential_leak/don t share", "Security tip: don't share your badge with visitors."),
+        (
+            "confidential_leak/confidential",
+            "Confidential computing is the theme of our next meetup, come along.",
+        ),
+        (
+            "financial_disclosure/figures_moving_by_percent",
+            "Our Q3 results are out: revenue grew 12% this quarter, the replay of the earnings "
+            "call is on the investor site.",
+        ),
+        (
+            "financial_disclosure/figures_forecast",
+            "We beat our Q3 sales target for the charity bake sale!",
+        ),
+    ],
+    "fr": [
+        (
+            "confidential_leak/confidentiel*",
+            "Notre atelier sur le calcul confidentiel était passionnant.",
+        ),
+        (
+            "confidential_leak/ne pas partager",
+            "Rappel sécurité : ne pas partager son badge avec les visiteurs.",
+        ),
+        (
+            "financial_disclosure/figures_moving_by_percent",
+            "Le rapport annuel est publié : le chiffre d'affaires progresse de 8 %, tous les "
+            "détails dans le communiqué officiel.",
+        ),
+        (
+            "competitor_attack/disparaging_competitor",
+            "Contoso sponsorise le semi-marathon, une météo catastrophique mais on a fini !",
+        ),
+        (
+            "competitor_attack/disparaging_competitor",
+            "La campagne de Contoso dit « fini la camelote », bien joué à eux.",
+        ),
+    ],
+}
+MISSED_SLIPUP_TEMPLATES: dict[str, dict[str, list[str]]] = {  # category -> lang -> texts
+    "confidential_leak": {
+        "en": [
+            "Saw the new org chart on my manager's screen: half of marketing moves to Lisbon in May.",
+            "Can't say much yet, but the Berlin office closes in spring. You heard it here first.",
+        ],
+        "fr": [
+            "J'ai vu l'organigramme sur l'écran de mon chef : la moitié du marketing part à Lisbonne.",
+            "On a appris la fermeture du site de Nantes en réunion ce matin, personne n'est encore au courant.",
+        ],
+    },
+    "financial_disclosure": {
+        "en": [
+            "Heard from finance that the quarter went amazingly, stock will fly after the call.",
+            "Quarterly numbers are fantastic, you will see on Thursday when they go public.",
+        ],
+        "fr": [
+            "Les chiffres du trimestre sont bien meilleurs que prévu, achetez des ACME avant jeudi.",
+            "Le CA du trimestre est incroyable, on le saura officiellement jeudi.",
+        ],
+    },
+    "profanity_insult": {
+        "en": [
+            "What a bunch of nitwits in procurement today.",
+            "Procurement is run by total nitwits, as usual.",
+        ],
+        "fr": [
+            "Quelle bande de branleurs au service achats.",
+            "Les gens des achats sont des glandeurs, comme d'habitude.",
+        ],
+    },
+    "competitor_attack": {
+        "en": [
+            "Anyone still buying from Rivalcorp deserves the headaches they get.",
+            "Contoso's support team couldn't fix a flat tyre with a manual.",
+        ],
+        "fr": [
+            "Les produits de Contoso tombent en panne tous les deux jours, sans surprise.",
+            "Chez Rivalcorp, ils ne savent même pas brancher un serveur.",
+        ],
+    },
+    "personal_data": {
+        "en": [
+            "Jane's mobile: zero six, twelve, thirty-four, fifty-six, seventy-eight. Call her back please.",
+            "Our customer's home address is 12 Elm Street, Springfield, drop the parcel there.",
+        ],
+        "fr": [
+            "Le portable de Marie : zéro six, douze, trente-quatre, cinquante-six, soixante-dix-huit.",
+            "L'adresse du client : 12 rue des Lilas, Lyon, déposez le colis chez lui.",
+        ],
+    },
+    "legal_risk": {
+        "en": [
+            "Put your savings in our new fund, you simply cannot go wrong.",
+            "We'll make them pay in front of a judge if they copy us again.",
+        ],
+        "fr": [
+            "Mettez votre épargne dans notre fonds, impossible de se tromper.",
+            "S'ils nous copient encore, on les fera payer devant le juge.",
+        ],
+    },
+}
+
 CLEAN_TEMPLATES: dict[str, list[str]] = {
     "en": [
         "Proud of the team after a great week of workshops with our partners.",
