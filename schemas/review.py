@@ -19,13 +19,18 @@ Status = Literal["open", "claimed", "coached", "dismissed", "escalated", "fine",
 Outcome = Literal["applied", "refused"]
 DISMISS_REASONS = ("false_positive", "not_an_issue")
 ESCALATE_TO = ("legal", "security")
+SPOT_CHECK = "spot:"  # a spot check's flag_id is this and its post's id
+
+
+def spot_check_id(post_id: str) -> str:
+    return SPOT_CHECK + post_id
 
 
 class ReviewAction(msgspec.Struct, kw_only=True, frozen=True):
     """One reviewer's action on one flag. `action_id` is the idempotency key."""
 
     action_id: str
-    flag_id: str  # the slip-up's slipup_id, or "spot:" + post_id for a spot check
+    flag_id: str  # the slip-up's slipup_id, or `spot_check_id(post_id)` for a spot check
     flag_kind: FlagKind
     post_id: str
     employee_id: str

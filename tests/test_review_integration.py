@@ -1,8 +1,9 @@
 """The review trail through the real broker and server: concurrent reviewers, replays, restarts.
 
-Two reviewers act on the same flag version at once: the desk serves them one
-after the other, the first is applied, the second refused, and both are in the
-trail (on Kafka, then in ClickHouse through the worker's sink). The whole
+Two reviewers act on the same flag version at once, before any worker runs:
+the desk serves them one after the other, the first is applied, the second
+refused, and both are in the trail (on Kafka, then in ClickHouse through the
+sink of a worker started afterwards). The whole
 topic is then sent again (a replay, as after a producer retry or a restore
 from backup): ClickHouse still counts each action once, and a desk restored
 from the doubled topic holds the same state as before.
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from agents.kafka.admin import declare_topics
 from agents.kafka.replay import read_whole
 from agents.kafka.review import KafkaReviewLog
 from pipeline import warehouse
@@ -83,9 +85,11 @@ def test_concurrent_reviewers_and_a_replayed_trail_count_once(
     worker = worker_factory(CHORUS_AGENTS="sink")
     settings = worker.settings
     warehouse.migrator(settings).migrate()
-    worker.start()
+    declare_topics(settings)
 
+    # The workspace acts while no worker runs: the sink must find the actions when it starts.
     done = asyncio.run(_two_reviewers_at_once(settings))
+    worker.start()
     applied = [a for a in done if a.outcome == "applied"]
     refused = [a for a in done if a.outcome == "refused"]
     assert len(applied) == 1 and len(refused) == 1

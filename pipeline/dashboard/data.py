@@ -33,6 +33,8 @@ from pipeline.settings import Settings
 from pipeline.warehouse import reads
 from pipeline.warehouse.conversation import active_ambassadors_by_day, conversation, data_end
 from pipeline.warehouse.reads import Incident, SlipUpCount
+from pipeline.warehouse.review import policy_counts
+from pipeline.workspace.figures import PolicyQuality, quality
 from schemas.metrics import CampaignReach, EmployeeReach, ScopeMetrics
 
 # How far back the slip-up chart looks, counted from the latest slip-up (not from
@@ -133,6 +135,7 @@ class Dashboard:
     active_ambassadors: list[tuple[date, int, int]] = field(default_factory=list)
     prices: MediaPrices | None = None
     prices_problem: str | None = None  # why there are no prices (a setting that does not parse)
+    policy_quality: PolicyQuality | None = None  # from the reviewers' verdicts
 
     @property
     def company(self) -> ScopeMetrics | None:
@@ -303,6 +306,7 @@ def load_dashboard(
         active,
         prices,
         problem,
+        policy_quality=quality(policy_counts(run)),
     )
 
 

@@ -27,7 +27,7 @@ import msgspec
 
 from pipeline.review.lifecycle import Flag, act
 from schemas.events import Post
-from schemas.review import Action, ReviewAction
+from schemas.review import Action, ReviewAction, spot_check_id
 from schemas.slipups import SlipUp
 
 REVIEWERS = ("amelie", "jonas", "priya", "sam")
@@ -98,7 +98,7 @@ def simulated_reviews(
         if rng.random() < share:
             actions += _review_flag(flag, row.occurred_at, row.post_id in false_alarms, rng, seed)
     for post in spot_checks:
-        flag_id = f"spot:{post.post_id}"
+        flag_id = spot_check_id(post.post_id)
         flag = Flag(flag_id, "spot_check", post.post_id, post.employee_id, "", "")
         rng = random.Random(f"{seed}:{flag_id}")
         actions += _spot_check(flag, post.occurred_at, missed.get(post.post_id), rng, seed)

@@ -20,10 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from pipeline.review.lifecycle import Flag
-from schemas.review import ReviewAction, Status
+from schemas.review import SPOT_CHECK, ReviewAction, Status
 
 Run = Callable[[str], list[tuple[Any, ...]]]
-SPOT = "spot:"
 _SAMPLE_SCALE = 1_000_000
 
 
@@ -80,8 +79,8 @@ def queue(
     run: Run, filters: Filters, share: float, limit: int = 100, flag_id: str = ""
 ) -> list[QueueItem]:
     """The newest flags (or spot checks) that match, with their last known status."""
-    if flag_id.startswith(SPOT):
-        filters = replace(filters, post_id=flag_id.removeprefix(SPOT))
+    if flag_id.startswith(SPOT_CHECK):
+        filters = replace(filters, post_id=flag_id.removeprefix(SPOT_CHECK))
     where = [
         f"{column} = {text(value)}"
         for column, value in (
@@ -91,7 +90,7 @@ def queue(
             ("network", filters.network),
             ("employee_id", filters.employee_id),
             ("post_id", filters.post_id),
-            ("slipup_id", "" if flag_id.startswith(SPOT) else flag_id),
+            ("slipup_id", "" if flag_id.startswith(SPOT_CHECK) else flag_id),
         )
         if value
     ]
@@ -120,7 +119,7 @@ def queue(
 def _spot_checks(share: float, where: list[str]) -> str:
     conditions = " AND ".join([spot_sample(share), *where])
     return (
-        f"SELECT concat('{SPOT}', post_id) AS flag_id, 'spot_check' AS kind, post_id, "
+        f"SELECT concat('{SPOT_CHECK}', post_id) AS flag_id, 'spot_check' AS kind, post_id, "
         "employee_id, '' AS rule, '' AS category, occurred_at, department, network, "
         "'' AS severity, substring(text, 1, 160) AS excerpt, '' AS hint FROM ("
         "SELECT post_id, any(employee_id) AS employee_id, min(occurred_at) AS occurred_at, "
@@ -144,7 +143,11 @@ def post_texts(run: Run, post_ids: Sequence[str]) -> dict[str, str]:
 def item(run: Run, flag_id: str, share: float) -> QueueItem | None:
     """One flag or spot check, whatever its status."""
     found = queue(
-        run, Filters(kind="spot_check" if flag_id.startswith(SPOT) else "flag"), share, 1, flag_id
+        run,
+        Filters(kind="spot_check" if flag_id.startswith(SPOT_CHECK) else "flag"),
+        share,
+        1,
+        flag_id,
     )
     return found[0] if found else None
 
@@ -159,7 +162,7 @@ _ACTION_COLUMNS = (
 def _actions(rows: list[tuple[Any, ...]]) -> list[ReviewAction]:
     return [
         ReviewAction(
-            **dict(zip(ReviewAction.__struct_fields__, row[:-1], strict=True)),
+            **dict(zip(ReviewAction.__struct_fields__[:-1], row[:-1], strict=True)),
             occurred_at=row[-1].replace(tzinfo=UTC),
         )
         for row in rows
