@@ -202,10 +202,14 @@ def _policy_quality(client: warehouse.Client, truth: dict[str, Any]) -> str:
     from pipeline.workspace.figures import quality
 
     found = quality(policy_counts(client.execute))
+    if found.recall is None:
+        return (
+            f"policy, from the reviewers' verdicts: precision {found.precision or 'not reviewed'}"
+        )
     real = [truth["review"][key] for key in ("precision", "recall")]
     precision, recall = ("–" if value is None else f"{value:.1%}" for value in real)
     return (
-        f"policy, from the reviewers' verdicts: precision {found.precision or 'not reviewed'}; "
-        f"estimated recall {found.recall or 'not measured'} "
-        f"(the simulation's truth, over posts: precision {precision}, recall {recall})"
+        f"policy, from the reviewers' verdicts: flagged posts that are slip-ups "
+        f"{found.recall.precision}, estimated recall {found.recall}, missed "
+        f"{found.recall.missed} unflagged posts (the simulation's truth: {precision} and {recall})"
     )
