@@ -16,22 +16,20 @@ is left in artifacts/dashboard.png for people to look at.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import re
 import shutil
 import subprocess
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession, CookieJar
 from click.testing import CliRunner
 from clickhouse_driver import Client
 
@@ -47,7 +45,6 @@ from pipeline.dashboard.data import (
     read_dashboard,
 )
 from pipeline.dashboard.render import count, percent, render_page
-from pipeline.dashboard.server import make_server
 from pipeline.ingest import DEVELOPMENT_KEY, Accepted, Ingestor, Pseudonymiser
 from pipeline.policy import Policy, flag_post
 from pipeline.settings import Settings
@@ -55,10 +52,12 @@ from pipeline.simulator.company import simulate
 from pipeline.simulator.config import SimulationConfig
 from pipeline.slipups.spikes import SpikeDetector
 from pipeline.warehouse.conversation import conversation, data_end
+from pipeline.workspace.users import Users
 from schemas.events import Employee, Engagement, Post
 from schemas.metrics import AccountPerson
 from schemas.slipups import Alert, SlipUp
 from tests.support import ARTIFACTS
+from tests.test_workspace_browser import ServedWorkspace
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHARTS = (
@@ -77,6 +76,7 @@ CHARTS = (
 )
 SNAPSHOT_EVERY = timedelta(hours=12)
 LATENESS = timedelta(minutes=10)  # the spike detector's default: two 5-minute windows
+VIEWER_PASSWORD = "a viewer's long password"
 
 
 def company_records(employees: int = 60, seed: int = 2) -> list[Any]:
@@ -322,37 +322,50 @@ def test_a_missing_database_or_table_is_explained(clickhouse: Client, settings: 
         read_dashboard(_on(settings, clickhouse))  # the database exists, not migrated
 
 
+@pytest.mark.kafka
 @pytest.mark.clickhouse
 def test_the_command_writes_the_page_and_serves_it_live(
-    clickhouse: Client, company: list[Any], settings: Settings, tmp_path: Path
+    clickhouse: Client, company: list[Any], namespace: Settings, tmp_path: Path
 ) -> None:
-    mine = _on(settings, clickhouse)
+    mine = dataclasses.replace(_on(namespace, clickhouse), users_file=str(tmp_path / "users.json"))
     out = tmp_path / "page" / "dashboard.html"
     result = CliRunner().invoke(command, ["--out", str(out)], obj=mine)
     assert result.exit_code == 0, result.output
     assert f"dashboard written to {out}" in result.output
     assert 'id="true-community">' in out.read_text()
 
-    server = make_server(partial(read_dashboard, mine), port=0, refresh_seconds=30)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
-        with urllib.request.urlopen(f"{base}/") as response:
-            page = response.read().decode()
-        assert response.status == 200 and 'id="chart-trend"' in page
+    # `chorus dashboard --serve` is the workspace: a viewer logs in to see the page.
+    Users(mine.users_path).add("vic", "viewer", VIEWER_PASSWORD)
+    with ServedWorkspace(mine) as served:
+        asyncio.run(_served_to_a_viewer(served.url, clickhouse))
+
+
+async def _served_to_a_viewer(base: str, clickhouse: Client) -> None:
+    async with (
+        ClientSession(base) as stranger,
+        stranger.get("/dashboard", allow_redirects=False) as response,
+    ):
+        assert response.status == 303
+        assert response.headers["Location"].startswith("/login?next=")
+    # As browsers do, http://127.0.0.1 counts as a secure origin for the Secure cookie.
+    jar = CookieJar(unsafe=True, treat_as_secure_origin=base)
+    async with ClientSession(base, cookie_jar=jar) as viewer:
+        async with viewer.get("/login") as response:
+            token = re.search(r'name="csrf" value="([^"]+)"', await response.text())
+        assert token is not None
+        login = {"csrf": token.group(1), "name": "vic", "password": VIEWER_PASSWORD}
+        async with viewer.post("/login", data=login) as response:  # then / then /dashboard
+            page = await response.text()
+            assert response.status == 200 and response.url.path == "/dashboard"
+        assert 'id="chart-trend"' in page
         assert '<meta http-equiv="refresh" content="30">' in page
         assert '<script src="/plotly.min.js"></script>' in page
-        with urllib.request.urlopen(f"{base}/plotly.min.js") as response:
-            assert response.headers["Cache-Control"].startswith("public")
-            assert len(response.read()) > 3_000_000
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"{base}/elsewhere")
-        assert missing.value.code == 404
+        async with viewer.get("/plotly.min.js") as response:
+            assert response.headers["Cache-Control"].startswith("private, max-age=")
+            assert len(await response.read()) > 3_000_000
+        async with viewer.get("/elsewhere") as response:
+            assert response.status == 404
         clickhouse.execute("DROP TABLE community_scopes")
-        with pytest.raises(urllib.error.HTTPError) as broken:
-            urllib.request.urlopen(f"{base}/")
-        assert broken.value.code == 503
-        assert "chorus db migrate" in broken.value.read().decode()
-    finally:
-        server.shutdown()
-        server.server_close()
+        async with viewer.get("/dashboard") as response:
+            assert response.status == 503
+            assert "chorus db migrate" in await response.text()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 PUBLIC = {"/login", "/health"}
-VIEWER_PATHS = ("/dashboard", "/plotly.min.js", "/policy", "/logout", "/")
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -78,6 +78,9 @@ class Workspace:
 
 
 KEY: web.AppKey[Workspace] = web.AppKey("workspace", Workspace)
+USER: web.RequestKey[User | None] = web.RequestKey("user")
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
+NEW_SESSION: web.RequestKey[Session] = web.RequestKey("new_session", Session)
 
 
 def create_app(workspace: Workspace) -> web.Application:
@@ -109,10 +112,19 @@ def create_app(workspace: Workspace) -> web.Application:
 
 @web.middleware
 async def _headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    response: web.StreamResponse = await handler(request)
+    """On every response, redirects and refusals too (aiohttp raises those past middlewares)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        _add_headers(exc)
+        raise
+    _add_headers(response)
+    return response
+
+
+def _add_headers(response: web.StreamResponse) -> None:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    return response
 
 
 @web.middleware
@@ -121,14 +133,16 @@ async def _identify(request: web.Request, handler: Any) -> web.StreamResponse:
     ws = request.app[KEY]
     session = ws.sessions.get(request.cookies.get(COOKIE))
     user: User | None = None
-    if ws.proxies and ws.proxies.trusts(request.remote):
-        user = ws.users.get(request.headers.get(ws.identity_header, ""))
+    # A trusted proxy that sends no name (a path it does not guard) leaves it to the session.
+    named = request.headers.get(ws.identity_header, "") if ws.proxies.trusts(request.remote) else ""
+    if named:
+        user = ws.users.get(named)
         if user is not None and (session is None or session.user != user.name):
             session = ws.sessions.start(user.name)  # for its CSRF token
-            request["new_session"] = session
+            request[NEW_SESSION] = session
     elif session is not None and session.user:
         user = ws.users.get(session.user)
-    request["user"], request["session"] = user, session
+    request[USER], request[SESSION] = user, session
     if request.method == "POST" and (session is None or not csrf_ok(session, await _csrf(request))):
         raise web.HTTPForbidden(
             text="Refused: the form's CSRF token is missing or wrong. Reload the page."
@@ -137,9 +151,14 @@ async def _identify(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.method != "GET":
             raise web.HTTPUnauthorized(text="Log in first.")
         raise web.HTTPSeeOther(f"/login?{urlencode({'next': request.path_qs})}")
-    response: web.StreamResponse = await handler(request)
-    if "new_session" in request:
-        _set_cookie(response, request["new_session"], ws.secure_cookies)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:  # a redirect carries the new session's cookie too
+        if NEW_SESSION in request:
+            _set_cookie(exc, request[NEW_SESSION], ws.secure_cookies)
+        raise
+    if NEW_SESSION in request:
+        _set_cookie(response, request[NEW_SESSION], ws.secure_cookies)
     return response
 
 
@@ -157,7 +176,7 @@ def _set_cookie(response: web.StreamResponse, session: Session, secure: bool) ->
 
 
 def _require(request: web.Request, role: Role) -> User:
-    user: User | None = request["user"]
+    user = request[USER]
     if user is None or not user.may(role):
         raise web.HTTPForbidden(
             text=f"Forbidden: this needs the {role} role"
@@ -179,9 +198,9 @@ _environment = Environment(
 
 
 def _page(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
-    session: Session | None = request["session"]
+    session = request[SESSION]
     body = _environment.get_template(template).render(
-        user=request["user"],
+        user=request[USER],
         csrf=session.csrf if session else "",
         said=request.query.get("said", ""),
         path=request.path,
@@ -196,10 +215,10 @@ async def health(request: web.Request) -> web.Response:
 
 async def login_form(request: web.Request) -> web.Response:
     ws = request.app[KEY]
-    if request["user"] is not None:
+    if request[USER] is not None:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
-    session = request["session"] or ws.sessions.start("")  # anonymous: carries the form's token
-    request["session"] = session
+    session = request[SESSION] or ws.sessions.start("")  # anonymous: carries the form's token
+    request[SESSION] = session
     response = _page(
         request, "login.html.j2", next=_safe_next(request.query.get("next")), problem=""
     )
@@ -219,7 +238,7 @@ async def login(request: web.Request) -> web.Response:
             "login.html.j2",
             status=429,
             next=_safe_next(str(form.get("next", ""))),
-            problem=f"Too many failed logins: try again in {int(wait // 60) + 1} minutes.",
+            problem=f"Too many failed logins: try again in {math.ceil(wait / 60)} minutes.",
         )
     user = await asyncio.to_thread(ws.users.verify, name, password)
     if user is None:
@@ -232,7 +251,8 @@ async def login(request: web.Request) -> web.Response:
             next=_safe_next(str(form.get("next", ""))),
             problem="Wrong name or password.",
         )
-    ws.sessions.end(request["session"].token)  # a new token at login: no session fixation
+    if (anonymous := request[SESSION]) is not None:  # a new token at login: no session fixation
+        ws.sessions.end(anonymous.token)
     session = ws.sessions.start(user.name)
     log.info("workspace: %s logged in from %s", user.name, address)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
@@ -241,21 +261,32 @@ async def login(request: web.Request) -> web.Response:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this site: a login must not send anyone elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path of this site: a login must not send anyone elsewhere.
+
+    Control characters are refused too: URL parsers (yarl's, browsers') drop tabs
+    and newlines, so "/<tab>/evil.example" would leave as "//evil.example".
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 0x20 or char == "\x7f" for char in target)
+    ):
         return "/"
     return target
 
 
 async def logout(request: web.Request) -> web.Response:
-    request.app[KEY].sessions.end(request["session"].token)
+    if (session := request[SESSION]) is not None:
+        request.app[KEY].sessions.end(session.token)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
     raise response
 
 
 async def home(request: web.Request) -> web.Response:
-    user: User = request["user"]
+    user = _require(request, "viewer")
     raise web.HTTPSeeOther("/queue" if user.may("reviewer") else "/dashboard")
 
 
@@ -395,10 +426,9 @@ async def _act(
 
 
 def _int(value: Any) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return -1
+    """A version from a form: -1 unless a plausible one (it ends in a UInt32 column)."""
+    text = str(value)
+    return int(text) if text.isdecimal() and len(text) < 10 else -1
 
 
 async def employee(request: web.Request) -> web.Response:

@@ -35,26 +35,37 @@ class Session:
 
 @dataclass
 class Sessions:
-    """Live sessions; one ends after `idle_seconds` without a request, or at logout."""
+    """Live sessions; one ends after `idle_seconds` without a request, or at logout.
+
+    Kept in the order of their last use, so that each start drops the expired
+    ones from the front: a session nobody presents again (the login form's, for
+    a visitor who never logs in) does not stay in memory for ever.
+    """
 
     idle_seconds: float
     clock: Callable[[], float] = time.monotonic
     _by_token: dict[str, Session] = field(default_factory=dict)
 
     def start(self, user: str) -> Session:
-        session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), self.clock())
+        now = self.clock()
+        while self._by_token:
+            oldest = next(iter(self._by_token.values()))
+            if now - oldest.last_used <= self.idle_seconds:
+                break
+            del self._by_token[oldest.token]
+        session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), now)
         self._by_token[session.token] = session
         return session
 
     def get(self, token: str | None) -> Session | None:
-        session = self._by_token.get(token or "")
+        session = self._by_token.pop(token or "", None)
         if session is None:
             return None
         now = self.clock()
         if now - session.last_used > self.idle_seconds:
-            del self._by_token[session.token]
             return None
         session.last_used = now
+        self._by_token[session.token] = session  # to the back: the most recently used
         return session
 
     def end(self, token: str) -> None:
