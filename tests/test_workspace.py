@@ -804,3 +804,22 @@ def test_an_employee_page_shows_their_flags_and_verdicts(fixture: Fixture) -> No
             assert "What an idiot move" in posts and "Hush hush" not in posts
 
     serve(fixture, scenario)
+
+
+def test_too_many_sessions_drop_the_least_recently_used() -> None:
+    sessions = Sessions(idle_seconds=IDLE_SECONDS, limit=3)
+    first, second, third = (sessions.start(name) for name in ("a", "b", "c"))
+    assert sessions.get(first.token) is first  # used again: the least recent is now `second`
+    sessions.start("d")
+    assert sessions.get(second.token) is None
+    assert sessions.get(first.token) is first and sessions.get(third.token) is third
+
+
+def test_the_throttle_forgets_names_whose_failures_are_old() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for name in ("x1", "x2", "x3"):
+        throttle.failed(name, "10.0.0.1")
+    now[0] = THROTTLE_SECONDS + 1
+    throttle.failed("y", "10.0.0.2")
+    assert set(throttle._failures) == {"name:y", "addr:10.0.0.2"}

@@ -199,14 +199,24 @@ _environment = Environment(
 
 def _page(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
     session = request[SESSION]
+    said = ""
+    if session is not None:
+        said, session.said = session.said, ""
     body = _environment.get_template(template).render(
         user=request[USER],
         csrf=session.csrf if session else "",
-        said=request.query.get("said", ""),
+        said=said,
         path=request.path,
         **values,
     )
     return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def _tell(request: web.Request, said: str) -> None:
+    """What an action did, for the next page: in the session, so no link can make it up."""
+    session = request[SESSION]
+    assert session is not None  # every POST has one: its CSRF token was checked
+    session.said = said
 
 
 async def health(request: web.Request) -> web.Response:
@@ -383,8 +393,8 @@ async def act(request: web.Request) -> web.Response:
     item = await asyncio.to_thread(reads.item, ws.run, flag_id, ws.spot_check_share)
     if item is None:
         raise web.HTTPNotFound(text=f"No flag {flag_id}.")
-    said = await _act(ws, user, [(item, _int(form.get("version")))], form)
-    raise web.HTTPSeeOther(f"/flags/{quote(flag_id)}?{urlencode({'said': said})}")
+    _tell(request, await _act(ws, user, [(item, _int(form.get("version")))], form))
+    raise web.HTTPSeeOther(f"/flags/{quote(flag_id)}")
 
 
 async def bulk(request: web.Request) -> web.Response:
@@ -397,8 +407,8 @@ async def bulk(request: web.Request) -> web.Response:
         item = await asyncio.to_thread(reads.item, ws.run, flag_id, ws.spot_check_share)
         if item is not None:
             chosen.append((item, _int(version)))
-    said = await _act(ws, user, chosen, form) if chosen else "Nothing chosen."
-    raise web.HTTPSeeOther(f"/queue?{urlencode({'said': said})}")
+    _tell(request, await _act(ws, user, chosen, form) if chosen else "Nothing chosen.")
+    raise web.HTTPSeeOther("/queue")
 
 
 async def _act(
@@ -466,4 +476,5 @@ async def allow(request: web.Request) -> web.Response:
             said = await asyncio.to_thread(ws.allow, rule, phrase)
         except ValueError as exc:
             said = f"Not written: {exc}"
-    raise web.HTTPSeeOther(f"/policy?{urlencode({'said': said})}")
+    _tell(request, said)
+    raise web.HTTPSeeOther("/policy")

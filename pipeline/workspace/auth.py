@@ -23,6 +23,7 @@ COOKIE = "chorus_session"
 MAX_FAILURES_PER_NAME = 5  # within THROTTLE_SECONDS, then that name waits
 MAX_FAILURES_PER_ADDRESS = 20  # within THROTTLE_SECONDS, then that address waits
 THROTTLE_SECONDS = 15 * 60
+MAX_SESSIONS = 10_000  # a flood of login-form views cannot grow memory past this
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Session:
     user: str
     csrf: str
     last_used: float
+    said: str = ""  # what the last action did, shown once on the next page (never from a link)
 
 
 @dataclass
@@ -44,15 +46,16 @@ class Sessions:
 
     idle_seconds: float
     clock: Callable[[], float] = time.monotonic
+    limit: int = MAX_SESSIONS
     _by_token: dict[str, Session] = field(default_factory=dict)
 
     def start(self, user: str) -> Session:
         now = self.clock()
         while self._by_token:
             oldest = next(iter(self._by_token.values()))
-            if now - oldest.last_used <= self.idle_seconds:
+            if now - oldest.last_used <= self.idle_seconds and len(self._by_token) < self.limit:
                 break
-            del self._by_token[oldest.token]
+            del self._by_token[oldest.token]  # expired, or the least recently used of too many
         session = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), now)
         self._by_token[session.token] = session
         return session
@@ -97,8 +100,11 @@ class LoginThrottle:
         return max(waits)
 
     def failed(self, name: str, address: str) -> None:
+        now = self.clock()
+        for key in [key for key, times in self._failures.items() if not self._recent(key, now)]:
+            del self._failures[key]  # names and addresses whose failures are all old: forgotten
         for key in (f"name:{name}", f"addr:{address}"):
-            self._failures.setdefault(key, deque()).append(self.clock())
+            self._failures.setdefault(key, deque()).append(now)
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures.get(key, deque())
