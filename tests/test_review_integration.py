@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 
@@ -21,34 +20,23 @@ from agents.kafka.admin import declare_topics
 from agents.kafka.replay import read_whole
 from agents.kafka.review import KafkaReviewLog
 from pipeline import warehouse
-from pipeline.review.desk import Desk, Request
+from pipeline.review.desk import Desk
 from pipeline.review.lifecycle import Flag
 from pipeline.settings import Settings
 from schemas.review import ReviewAction
 from tests.support import Worker, wait_for
+from tests.test_review_lifecycle import two_reviewers_at_once
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 FLAG = Flag("s-flag-1", "flag", "post-1", "emp-1", "profanity_insult/idiot*", "profanity_insult")
-AT = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
 
 async def _two_reviewers_at_once(settings: Settings) -> list[ReviewAction]:
     log = KafkaReviewLog(settings)
     await log.start()
     try:
-        desk = Desk(log.append)
-        first, second = await asyncio.gather(
-            desk.act(
-                [Request(FLAG, 0)],
-                "dismiss",
-                reviewer="ana",
-                at=AT,
-                reason="false_positive",
-                note="a quote",
-            ),
-            desk.act([Request(FLAG, 0)], "coach", reviewer="ben", at=AT, note="mind the tone"),
-        )
+        first, second = await two_reviewers_at_once(Desk(log.append), FLAG)
         return first + second
     finally:
         await log.stop()

@@ -231,25 +231,28 @@ class Trail:
         return [action for message in self.messages for action in message]
 
 
+async def two_reviewers_at_once(
+    desk: Desk, flag: Flag = FLAG
+) -> tuple[list[ReviewAction], list[ReviewAction]]:
+    """Ana dismisses and Ben coaches `flag`, both on version 0, at the same time."""
+    first, second = await asyncio.gather(
+        desk.act(
+            [Request(flag, 0)],
+            "dismiss",
+            reviewer="ana",
+            at=AT,
+            reason="false_positive",
+            note="a quote",
+        ),
+        desk.act([Request(flag, 0)], "coach", reviewer="ben", at=AT, note="mind the tone"),
+    )
+    return first, second
+
+
 def test_two_reviewers_on_one_version_at_once_the_second_is_refused() -> None:
     trail = Trail(delay=0.01)  # without the lock both would decide on version 0
     desk = Desk(trail.append)
-
-    async def both() -> tuple[list[ReviewAction], list[ReviewAction]]:
-        first, second = await asyncio.gather(
-            desk.act(
-                [Request(FLAG, 0)],
-                "dismiss",
-                reviewer="ana",
-                at=AT,
-                reason="false_positive",
-                note="a quote",
-            ),
-            desk.act([Request(FLAG, 0)], "coach", reviewer="ben", at=AT, note="mind the tone"),
-        )
-        return first, second
-
-    [first], [second] = asyncio.run(both())
+    [first], [second] = asyncio.run(two_reviewers_at_once(desk))
     assert (first.outcome, first.version, first.status) == ("applied", 1, "dismissed")
     assert (second.outcome, second.version, second.status) == ("refused", 1, "dismissed")
     assert second.refused_because.startswith("ana changed this flag first")

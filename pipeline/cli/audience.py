@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
+from pipeline.cli.reading import clickhouse
 from pipeline.conversation import CONVERSATION_DAYS
 from pipeline.settings import Settings
 from schemas.metrics import MetricRow
 
 if TYPE_CHECKING:
-    from clickhouse_driver import Client
-
     from pipeline.conversation import Conversation
 
 
@@ -142,34 +139,15 @@ def _conversation(settings: Settings, days: int) -> dict[str, Conversation] | No
     """Every scope's conversation over the data's last `days` days; None before any data."""
     from pipeline.warehouse.conversation import conversation, data_end
 
-    with _clickhouse(settings, "the conversation") as client:
+    with clickhouse(settings, "the conversation") as client:
         end = data_end(client.execute)
         return None if end is None else conversation(client.execute, end, days)
-
-
-@contextlib.contextmanager
-def _clickhouse(settings: Settings, what: str) -> Iterator[Client]:
-    """A client; a ClickHouse that cannot be read is a clear error naming `what` was read."""
-    from clickhouse_driver.errors import Error
-
-    from pipeline import warehouse
-
-    client = warehouse.client(settings)
-    try:
-        yield client
-    except (Error, OSError, EOFError) as exc:
-        raise click.ClickException(
-            f"cannot read {what} from ClickHouse ({str(exc).splitlines()[0]}); "
-            "are the services up and migrated? (`chorus services up`, `chorus db migrate`)"
-        ) from exc
-    finally:
-        client.disconnect()
 
 
 def _rows_from_clickhouse(settings: Settings) -> list[MetricRow]:
     from pipeline import warehouse
 
-    with _clickhouse(settings, "the snapshots") as client:
+    with clickhouse(settings, "the snapshots") as client:
         rows = warehouse.latest_snapshot_rows(client)
     if not rows:
         raise click.ClickException("no audience snapshot in ClickHouse yet: is the worker running?")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipeline.cli.audience import _clickhouse
+from pipeline.cli.reading import clickhouse
 from pipeline.settings import Settings, masked_url
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def digest(
             f"not an http(s) URL: {masked_url(webhook or '')}", param_hint="--webhook"
         ) from None
 
-    with _clickhouse(settings, "the week's flags and posts") as client:
+    with clickhouse(settings, "the week's flags and posts") as client:
         data = coaching_week(client.execute, iso_week)
     digests = build(data, clean_weeks=all_employees)
     written = write(digests, out)
@@ -100,36 +100,19 @@ def post_each(
     import aiohttp
     import msgspec
 
-    from pipeline.slipups.alerts import RETRYABLE_STATUSES, RetryPolicy
+    from pipeline.slipups.alerts import RetryPolicy, deliver, json_poster
 
     retry = retry or RetryPolicy(max_attempts=3)
     rng = random.Random()
 
-    async def post(session: aiohttp.ClientSession, body: bytes) -> str:
-        error = ""
-        for attempt in range(1, retry.max_attempts + 1):
-            try:
-                async with session.post(
-                    url, data=body, headers={"Content-Type": "application/json"}
-                ) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                error = f"{type(exc).__name__}: {exc}".replace(url, masked_url(url))
-            else:
-                if 200 <= status < 300:
-                    return ""
-                error = f"HTTP {status}"
-                if status not in RETRYABLE_STATUSES:
-                    return error
-            if attempt < retry.max_attempts:
-                await asyncio.sleep(retry.delay(attempt, rng))
-        return error
-
     async def post_all() -> list[str]:
         timeout = aiohttp.ClientTimeout(total=retry.timeout)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            errors = [await post(session, msgspec.json.encode(m)) for m in messages]
-        return [error for error in errors if error]
+            post = json_poster(session)
+            outcomes = [
+                await deliver(post, url, msgspec.json.encode(message), retry, rng)
+                for message in messages
+            ]
+        return [outcome.error for outcome in outcomes if not outcome.ok]
 
     return asyncio.run(post_all())

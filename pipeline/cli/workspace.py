@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli.reading import clickhouse
 from pipeline.settings import Settings
 
 ROLE_CHOICE = click.Choice(["viewer", "reviewer", "admin"])
@@ -133,15 +134,11 @@ def review() -> None:
 @click.pass_obj
 def export(settings: Settings, since: date, fmt: str, out: Path) -> None:
     """Flags since DATE and every action on them, one file each (CSV or Parquet)."""
-    from pipeline import warehouse
     from pipeline.warehouse.review_archive import export_trail
 
-    client = warehouse.client(settings)
-    try:
+    with clickhouse(settings, "the flags and their review trail") as client:
         for path, rows in export_trail(client.execute, since, fmt, out):
             click.echo(f"{rows:,} rows -> {path}")
-    finally:
-        client.disconnect()
 
 
 @review.command("purge")
@@ -149,14 +146,10 @@ def export(settings: Settings, since: date, fmt: str, out: Path) -> None:
 @click.pass_obj
 def purge(settings: Settings, dry_run: bool) -> None:
     """Delete flags and their trail older than CHORUS_REVIEW_RETENTION_DAYS (run it daily)."""
-    from pipeline import warehouse
     from pipeline.warehouse.review_archive import purge as purge_old
 
-    client = warehouse.client(settings)
-    try:
+    with clickhouse(settings, "the flags and their review trail") as client:
         counts = purge_old(client.execute, settings.review_retention_days, dry_run)
-    finally:
-        client.disconnect()
     verb = "would delete" if dry_run else "deleted"
     for table, rows in counts.items():
         click.echo(

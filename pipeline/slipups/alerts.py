@@ -97,6 +97,62 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+def json_poster(session: aiohttp.ClientSession) -> Transport:
+    """A transport that POSTs JSON bodies with `session`."""
+
+    async def post(url: str, body: bytes) -> int:
+        headers = {"Content-Type": "application/json"}
+        async with session.post(url, data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    return post
+
+
+@dataclass
+class Delivery:
+    """How far one delivery got: attempts made, the last HTTP status (None: no answer), why not."""
+
+    ok: bool = False
+    attempts: int = 0
+    status: int | None = None
+    error: str = ""
+
+
+async def deliver(
+    transport: Transport,
+    url: str,
+    body: bytes,
+    retry: RetryPolicy,
+    rng: random.Random,
+    delivery: Delivery | None = None,
+) -> Delivery:
+    """Send `body` until a 2xx, a status not worth retrying, or `retry.max_attempts`.
+
+    `delivery` holds the outcome so far even when the caller is cancelled
+    mid-way. Errors show the URL masked: it holds the webhook's token.
+    """
+    delivery = delivery or Delivery()
+    for attempt in range(1, retry.max_attempts + 1):
+        delivery.attempts = attempt
+        try:
+            delivery.status = await asyncio.wait_for(transport(url, body), retry.timeout)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            # Some aiohttp errors quote the URL (InvalidURL, TooManyRedirects).
+            delivery.status = None
+            delivery.error = f"{type(exc).__name__}: {exc}".replace(url, masked_url(url))
+        else:
+            if 200 <= delivery.status < 300:
+                delivery.ok, delivery.error = True, ""
+                return delivery
+            delivery.error = f"HTTP {delivery.status}"
+            if delivery.status not in RETRYABLE_STATUSES:
+                break
+        if attempt < retry.max_attempts:
+            await asyncio.sleep(retry.delay(attempt, rng))
+    return delivery
+
+
 @dataclass
 class _Channel:
     url: str
@@ -135,7 +191,7 @@ class WebhookNotifier:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._retry.timeout)
             )
-            self._transport = self._post
+            self._transport = json_poster(self._session)
         self._channels = [_Channel(url) for url in self._urls]
         for channel in self._channels:
             channel.task = asyncio.create_task(self._deliver_forever(channel))
@@ -179,13 +235,6 @@ class WebhookNotifier:
         if self._session:
             await self._session.close()
 
-    async def _post(self, url: str, body: bytes) -> int:
-        assert self._session is not None
-        headers = {"Content-Type": "application/json"}
-        async with self._session.post(url, data=body, headers=headers) as response:
-            await response.read()
-            return response.status
-
     async def _deliver_forever(self, channel: _Channel) -> None:
         while True:
             if not channel.pending:
@@ -201,29 +250,17 @@ class WebhookNotifier:
 
     async def _deliver(self, url: str, alert: Alert) -> None:
         assert self._transport is not None
-        body = webhook_payload(alert)
-        status: int | None = None
-        error = ""
-        for attempt in range(1, self._retry.max_attempts + 1):
-            try:
-                status = await asyncio.wait_for(self._transport(url, body), self._retry.timeout)
-            except asyncio.CancelledError:
-                self._record(alert, url, False, attempt, status, "shut down during delivery")
-                raise
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                # Some aiohttp errors quote the URL (InvalidURL, TooManyRedirects).
-                status = None
-                error = f"{type(exc).__name__}: {exc}".replace(url, masked_url(url))
-            else:
-                if 200 <= status < 300:
-                    self._record(alert, url, True, attempt, status, "")
-                    return
-                error = f"HTTP {status}"
-                if status not in RETRYABLE_STATUSES:
-                    break
-            if attempt < self._retry.max_attempts:
-                await asyncio.sleep(self._retry.delay(attempt, self._rng))
-        self._record(alert, url, False, attempt, status, error)
+        delivery = Delivery()
+        try:
+            await deliver(
+                self._transport, url, webhook_payload(alert), self._retry, self._rng, delivery
+            )
+        except asyncio.CancelledError:
+            self._record(
+                alert, url, False, delivery.attempts, delivery.status, "shut down during delivery"
+            )
+            raise
+        self._record(alert, url, delivery.ok, delivery.attempts, delivery.status, delivery.error)
 
     def _record(
         self, alert: Alert, url: str, ok: bool, attempts: int, status: int | None, error: str
