@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.review.desk import Desk, Request
 from pipeline.review.lifecycle import FINAL, MOVES, Flag, Invalid, act
@@ -366,3 +368,52 @@ def test_a_restored_desk_refuses_what_the_first_would_have_refused() -> None:
 def test_a_flag_nobody_acted_on_is_as_the_warehouse_gave_it() -> None:
     desk = Desk(Trail().append)
     assert desk.current(FLAG) is FLAG and desk.trail_tail(FLAG.flag_id) == []
+
+
+ANY_TEXT = st.text(max_size=40) | st.sampled_from(["", "claim", "coach", "dismiss", "reopen"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["flag", "spot_check"]),
+    steps=st.lists(
+        st.tuples(
+            ANY_TEXT,  # action, as a form sends it: anything
+            st.integers(-3, 6),  # the version the page showed
+            st.sampled_from(["ana", "ben"]),
+            ANY_TEXT | st.sampled_from(["false_positive", "legal", "legal_risk"]),
+            ANY_TEXT,  # note
+        ),
+        max_size=8,
+    ),
+)
+def test_any_sequence_of_requests_is_refused_or_invalid_never_a_broken_trail(
+    kind: FlagKind, steps: list[tuple[str, int, str, str, str]]
+) -> None:
+    """Whatever is asked, in any order: an `Invalid` that writes nothing, or a valid trail row."""
+    flag = FLAG if kind == "flag" else SPOT
+    trail: list[ReviewAction] = []
+    for action, seen, reviewer, reason, note in steps:
+        try:
+            done = act(
+                flag,
+                action,  # type: ignore[arg-type]  # as a form sends it: anything
+                seen_version=seen,
+                reviewer=reviewer,
+                at=AT,
+                reason=reason,
+                note=note,
+            )
+        except Invalid:
+            continue
+        assert done.action in (*MOVES[kind], "reopen") and 1 <= done.version <= flag.version + 1
+        if done.outcome == "applied":
+            assert done.version == flag.version + 1 and seen == flag.version
+        else:
+            assert done.status == flag.status and done.refused_because
+        trail.append(done)
+        flag = flag.after(done)
+    restored = FLAG if kind == "flag" else SPOT
+    for done in trail:
+        restored = restored.after(done)
+    assert restored == flag  # the trail alone gives the state back

@@ -749,7 +749,7 @@ def test_a_tampered_version_is_refused_and_still_fits_the_trail(fixture: Fixture
                 done = await ana.post(target, {"action": "claim", "version": version})
                 assert "refused on 1" in done.said, version
         versions = [a.version for [a] in fixture.written]
-        assert versions == [0, 0, 0]
+        assert versions == [1, 1, 1]  # the version each tried to make, within the trail's
 
     serve(fixture, scenario)
 

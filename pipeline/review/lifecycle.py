@@ -110,7 +110,10 @@ def act(
         action=action,
         outcome=outcome,  # type: ignore[arg-type]  # one of the two literals
         status=status,
-        version=flag.version + 1 if outcome == "applied" else seen_version + 1,
+        # A refused action keeps the version the reviewer tried to make (within the trail's).
+        version=flag.version + 1
+        if outcome == "applied"
+        else min(max(seen_version, 0), flag.version) + 1,
         reason="" if action == "missed" else reason,
         note=note,
         refused_because=why,
