@@ -56,7 +56,7 @@ def test_every_panel_queries_clickhouse_with_raw_sql() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert {v["query"] for v in dashboard["templating"]["list"]} == {PLUGIN}
     ids = [p["id"] for p in dashboard["panels"]]
-    assert len(ids) == len(set(ids)) == 20
+    assert len(ids) == len(set(ids)) == 21
     for panel in dashboard["panels"]:
         assert panel["datasource"]["type"] == PLUGIN, panel["title"]
         grid = panel["gridPos"]
