@@ -33,8 +33,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse import reads
 from pipeline.warehouse.conversation import active_ambassadors_by_day, conversation, data_end
 from pipeline.warehouse.reads import Incident, SlipUpCount
-from pipeline.warehouse.review import policy_counts
-from pipeline.workspace.figures import PolicyQuality, quality
+from pipeline.warehouse.review import PolicyQuality, policy_counts, quality
 from schemas.metrics import CampaignReach, EmployeeReach, ScopeMetrics
 
 # How far back the slip-up chart looks, counted from the latest slip-up (not from

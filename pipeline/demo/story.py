@@ -198,8 +198,7 @@ def _simulated_verdicts(settings: Settings, truth: dict[str, Any], seed: int) ->
 
 
 def _policy_quality(client: warehouse.Client, truth: dict[str, Any]) -> str:
-    from pipeline.warehouse.review import policy_counts
-    from pipeline.workspace.figures import quality
+    from pipeline.warehouse.review import policy_counts, quality
 
     found = quality(policy_counts(client.execute))
     if found.recall is None:

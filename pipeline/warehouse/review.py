@@ -1,4 +1,4 @@
-"""What the workspace reads: the queue, a flag and its trail, an employee's history, the policy's counts.
+"""What the workspace reads: the queue, a flag and its trail, an employee's history, the policy's figures.
 
 Queries take a `run(sql) -> rows` (client.execute, or chdb in the tests) and
 embed their values as literals quoted here, so they run on ClickHouse 18.16
@@ -19,6 +19,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from pipeline.review.estimates import (
+    Estimate,
+    Recall,
+    post_precision,
+    precision_estimates,
+    recall,
+)
 from pipeline.review.lifecycle import Flag
 from schemas.review import SPOT_CHECK, ReviewAction, Status
 
@@ -254,3 +261,24 @@ def policy_counts(run: Run) -> PolicyCounts:
         )
     ]
     return PolicyCounts(rules, int(posts), int(flagged), fine, missed, dismissed, verdicts)
+
+
+@dataclass(frozen=True)
+class PolicyQuality:
+    """The two headline figures (`pipeline.review.estimates` on the counts): dashboard, demo, policy page."""
+
+    precision: Estimate | None  # of flags
+    recall: Recall | None
+
+
+def quality(counts: PolicyCounts) -> PolicyQuality:
+    return PolicyQuality(
+        precision_estimates(counts.rules).overall,
+        recall(
+            posts=counts.posts,
+            flagged_posts=counts.flagged_posts,
+            precision=post_precision(counts.flag_verdicts),
+            spot_fine=counts.spot_fine,
+            spot_missed=counts.spot_missed,
+        ),
+    )

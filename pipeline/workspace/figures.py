@@ -18,14 +18,11 @@ from pipeline.policy import Policy
 from pipeline.policy.allow_list import add_to_allow_list
 from pipeline.review.estimates import (
     Estimate,
-    Recall,
     allow_list_candidates,
     matched_phrase,
-    post_precision,
     precision_estimates,
-    recall,
 )
-from pipeline.warehouse.review import PolicyCounts, policy_counts
+from pipeline.warehouse.review import policy_counts, quality
 
 Run = Callable[[str], list[tuple[Any, ...]]]
 NOT_REVIEWED = "not reviewed yet"
@@ -50,27 +47,6 @@ class CategoryRow:
     false_positives: int
     precision: str
     missed: str  # per 1,000 unflagged posts, from spot checks
-
-
-@dataclass(frozen=True)
-class PolicyQuality:
-    """The two headline figures, for the dashboard and the CLI."""
-
-    precision: Estimate | None  # of flags
-    recall: Recall | None
-
-
-def quality(counts: PolicyCounts) -> PolicyQuality:
-    return PolicyQuality(
-        precision_estimates(counts.rules).overall,
-        recall(
-            posts=counts.posts,
-            flagged_posts=counts.flagged_posts,
-            precision=post_precision(counts.flag_verdicts),
-            spot_fine=counts.spot_fine,
-            spot_missed=counts.spot_missed,
-        ),
-    )
 
 
 def policy_figures(run: Run, policy_path: Path | None, policy: Policy) -> dict[str, Any]:
