@@ -144,6 +144,8 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         self.next_offsets: dict[TopicPartition, int] = {}  # per partition: next batch's start
         self.consumer: AIOKafkaConsumer
         self._settling: deque[asyncio.Future[None]] = deque()  # not yet committed, oldest first
+        # Per partition: where the group's commit stands, as far as this feed knows it.
+        self._committed: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
         """Until the worker's weight changes (the caller then runs it again, to join anew)."""
@@ -246,11 +248,42 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         return True
 
     async def done(self, batch: RawBatch) -> None:
-        """The batch's results are in Kafka: commit its offsets (unless it was dropped meanwhile)."""
+        """The batch's results are in Kafka: commit its offsets (unless it was dropped meanwhile).
+
+        Never past a record nobody ingested: the batch must start where the
+        group's commit stands on each of its partitions (as this feed last
+        committed or read it from the broker). A batch that starts further on
+        (one before it vanished in a way `follows_on` could not see, around a
+        rebalance) is not committed, and the feed reads again from the commits.
+        """
         if not self.current(batch):
             return
         try:
+            for tp in batch.starts:
+                if tp not in self._committed:
+                    committed = await self.consumer.committed(tp)
+                    first = (await self.consumer.beginning_offsets([tp]))[tp]
+                    self._committed[tp] = max(first, committed or 0)
+            if not self.current(batch):
+                return
+            gaps = {
+                tp: self._committed[tp]
+                for tp, start in batch.starts.items()
+                if start > self._committed[tp]
+            }
+            if gaps:
+                log.warning(
+                    "a batch of chorus.raw starts past the commits (%s); reading them again",
+                    ", ".join(
+                        f"{tp.partition}: {start} > {gaps[tp]}"
+                        for tp, start in batch.starts.items()
+                        if tp in gaps
+                    ),
+                )
+                await self.again()
+                return
             await self.consumer.commit(batch.ends)
+            self._committed.update(batch.ends)
         except KafkaError as exc:  # a rebalance took the partitions: their new owner reads them
             log.info("raw offsets not committed (%s); the records will be read again", exc)
 
@@ -288,6 +321,7 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
     def _drop_fetched(self) -> None:
         self.generation += 1
         self.next_offsets.clear()
+        self._committed.clear()  # a rebalance may hand partitions to others, who commit them
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self._drop_fetched()  # what was fetched may go to another worker
