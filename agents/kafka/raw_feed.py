@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 # Batches whose results the broker has not confirmed yet while the agent works on the next.
 WRITES_IN_FLIGHT = 2
+COMMIT_SECONDS = 30.0  # a commit not done by then is not done: its records are read again
 
 # The ingest weights of a worker holding the one-partition topics and of one that does not.
 # Measured with `chorus bench pipeline` (two workers, four raw partitions): the holder's own
@@ -184,6 +185,9 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
                     await self.channel.put(batch)  # type: ignore[arg-type]
             log.info("ingest weight %g -> %g: joining the ingest group again", weight, now)
         finally:
+            # Before it stops: a batch it fetched must not commit through it, or through the
+            # next one (a commit on a stopping consumer can wait for ever, and so the agent).
+            self._drop_fetched()
             await consumer.stop()
 
     async def keep_reading(self, app: faust.App, wait_for_assignment: bool) -> None:
@@ -259,33 +263,37 @@ class RawFeed(ConsumerRebalanceListener):  # type: ignore[misc]
         if not self.current(batch):
             return
         try:
-            for tp in batch.starts:
-                if tp not in self._committed:
-                    committed = await self.consumer.committed(tp)
-                    first = (await self.consumer.beginning_offsets([tp]))[tp]
-                    self._committed[tp] = max(first, committed or 0)
-            if not self.current(batch):
-                return
-            gaps = {
-                tp: self._committed[tp]
-                for tp, start in batch.starts.items()
-                if start > self._committed[tp]
-            }
-            if gaps:
-                log.warning(
-                    "a batch of chorus.raw starts past the commits (%s); reading them again",
-                    ", ".join(
-                        f"{tp.partition}: {start} > {gaps[tp]}"
-                        for tp, start in batch.starts.items()
-                        if tp in gaps
-                    ),
-                )
-                await self.again()
-                return
-            await self.consumer.commit(batch.ends)
-            self._committed.update(batch.ends)
+            await asyncio.wait_for(self._commit(batch), COMMIT_SECONDS)
+        except TimeoutError:
+            log.info(
+                "raw offsets not committed in %gs; the records will be read again", COMMIT_SECONDS
+            )
         except KafkaError as exc:  # a rebalance took the partitions: their new owner reads them
             log.info("raw offsets not committed (%s); the records will be read again", exc)
+
+    async def _commit(self, batch: RawBatch) -> None:
+        consumer = self.consumer
+        for tp in batch.starts:
+            if tp not in self._committed:
+                committed = await consumer.committed(tp)
+                first = (await consumer.beginning_offsets([tp]))[tp]
+                self._committed[tp] = max(first, committed or 0)
+        if not self.current(batch):
+            return
+        gaps = {
+            tp: self._committed[tp]
+            for tp, start in batch.starts.items()
+            if start > self._committed[tp]
+        }
+        if gaps:
+            log.warning(
+                "a batch of chorus.raw starts past the commits (%s); reading them again",
+                ", ".join(f"{tp.partition}: {batch.starts[tp]} > {at}" for tp, at in gaps.items()),
+            )
+            await self.again()
+            return
+        await consumer.commit(batch.ends)
+        self._committed.update(batch.ends)
 
     async def settle(
         self, batch: RawBatch, delivered: Awaitable[object], previous: Awaitable[None] | None
