@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -26,6 +28,19 @@ class Handoff:
 
     async def put(self, batch: RawBatch) -> None:
         await self.batches.put(batch)
+
+
+@contextlib.asynccontextmanager
+async def reading(feed_settings: Settings) -> AsyncIterator[tuple[RawFeed, Handoff]]:
+    """A feed reading into a handoff for the test's body; stopped afterwards."""
+    handoff = Handoff()
+    feed = RawFeed(feed_settings, handoff)  # type: ignore[arg-type]
+    task = asyncio.create_task(feed.run())
+    try:
+        yield feed, handoff
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _offsets(feed: RawFeed, handoff: Handoff, count: int) -> list[int]:
@@ -57,19 +72,13 @@ def test_offsets_are_committed_when_done_and_a_failure_reads_them_again(
     feed_settings, probe = _thirty_raw_events(namespace)
 
     async def scenario() -> tuple[list[int], int, list[int], int]:
-        handoff = Handoff()
-        feed = RawFeed(feed_settings, handoff)  # type: ignore[arg-type]
-        reading = asyncio.create_task(feed.run())
-        try:
+        async with reading(feed_settings) as (feed, handoff):
             first = await _offsets(feed, handoff, 10)
             lag_after_first = probe.lag()[feed_settings.topic("raw")]
             await asyncio.wait_for(handoff.batches.get(), 30)  # fetched, then its write fails
             await feed.again()
             again = await _offsets(feed, handoff, 20)
             return first, lag_after_first, again, probe.lag()[feed_settings.topic("raw")]
-        finally:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
 
     try:
         first, lag_after_first, again, lag_at_end = asyncio.run(scenario())
@@ -89,10 +98,7 @@ def test_a_failed_write_keeps_the_batches_after_it_from_committing(
     feed_settings, probe = _thirty_raw_events(namespace)
 
     async def scenario() -> tuple[int, list[int]]:
-        handoff = Handoff()
-        feed = RawFeed(feed_settings, handoff)  # type: ignore[arg-type]
-        reading = asyncio.create_task(feed.run())
-        try:
+        async with reading(feed_settings) as (feed, handoff):
             first = await asyncio.wait_for(handoff.batches.get(), 30)
             second = await asyncio.wait_for(handoff.batches.get(), 30)
             failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -104,9 +110,6 @@ def test_a_failed_write_keeps_the_batches_after_it_from_committing(
             await asyncio.gather(settling_first, settling_second)
             lag = probe.lag()[feed_settings.topic("raw")]
             return lag, await _offsets(feed, handoff, 30)
-        finally:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
 
     try:
         lag_after_failure, again = asyncio.run(scenario())
@@ -180,18 +183,12 @@ def test_a_batch_that_starts_past_the_commit_is_never_committed(
     feed_settings, probe = _thirty_raw_events(namespace)
 
     async def scenario() -> tuple[int, list[int]]:
-        handoff = Handoff()
-        feed = RawFeed(feed_settings, handoff)  # type: ignore[arg-type]
-        reading = asyncio.create_task(feed.run())
-        try:
+        async with reading(feed_settings) as (feed, handoff):
             await asyncio.wait_for(handoff.batches.get(), 30)  # 0-9: vanishes
             feed.next_offsets.clear()  # as after a drop: `follows_on` cannot see the gap
             after = await asyncio.wait_for(handoff.batches.get(), 30)  # 10-19
             await feed.done(after)
             return probe.lag()[feed_settings.topic("raw")], await _offsets(feed, handoff, 30)
-        finally:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
 
     try:
         lag, again = asyncio.run(scenario())
